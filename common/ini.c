@@ -218,6 +218,8 @@ static int parse(inidoc *d, err_t *e)
     ini_allow_multiline = 0;
     ini_use_stack = 0;
     ini_max_line = INI_LINE_MAX + 2;
+    ini_initial_alloc = INI_LINE_MAX + 2; /* heap mode starts here */
+    ini_allow_realloc = 0;
     ini_stop_on_first_error = 1;
 
     if (memchr(d->text, '\0', d->text_len))
@@ -605,4 +607,16 @@ int ini_check_unused(const inidoc *d, const char *expected_sections,
                              d->secs[i].name, expected_sections);
     }
     return 0;
+}
+
+int ini_resolve_path(const char *base, const char *ref, char *out,
+                     size_t out_size)
+{
+    int n;
+    const char *slash = strrchr(base, '/');
+    if (ref[0] == '/' || !slash)
+        n = snprintf(out, out_size, "%s", ref);
+    else
+        n = snprintf(out, out_size, "%.*s/%s", (int)(slash - base), base, ref);
+    return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
 }

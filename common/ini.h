@@ -83,4 +83,11 @@ int ini_key_error(const inidoc *d, int sec, const char *key, err_t *e,
 int ini_check_unused(const inidoc *d, const char *expected_sections,
                      err_t *e);
 
+/* Resolves ref relative to the folder holding base into out (out_size
+ * bytes); an absolute ref is copied. Returns 0, or -1 when out is too small.
+ * Used for files that name other files ("Paths inside a file are relative to
+ * that file"). */
+int ini_resolve_path(const char *base, const char *ref, char *out,
+                     size_t out_size);
+
 #endif
