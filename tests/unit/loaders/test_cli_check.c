@@ -1,0 +1,105 @@
+/*
+ * `moesim check` as a user runs it: the binary named by MOESIM_BIN (the
+ * Makefile sets it to the sanitizer build) on good and broken files.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *bin(void)
+{
+    const char *b = getenv("MOESIM_BIN");
+    return b ? b : "./moesim";
+}
+
+/* Runs the command line, captures stdout and stderr into the buffers and
+ * returns the exit status. */
+static int run(const char *args, char *out, size_t out_n, char *err,
+               size_t err_n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s >build/cli.out 2>build/cli.err", bin(),
+             args);
+    int st = system(cmd);
+    FILE *f = fopen("build/cli.out", "r");
+    size_t n = f ? fread(out, 1, out_n - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    f = fopen("build/cli.err", "r");
+    n = f ? fread(err, 1, err_n - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char out[65536], errs[8192];
+
+static void test_cli__check_default_scenario_prints_facts(void **s)
+{
+    (void)s;
+    int st = run("check scenarios/default.ini", out, sizeof out, errs,
+                 sizeof errs);
+    if (st != 0)
+        fprintf(stderr, "%s", errs);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "kind = scenario\n"));
+    assert_non_null(strstr(out, "total_params_b = 71.989\n"));
+    assert_non_null(strstr(out, "active_params_b = 16.498\n"));
+    assert_non_null(strstr(out, "policy.moge.fits = yes\n"));
+    assert_non_null(strstr(out, "ridge_bf16_flop_per_byte = 234.7\n"));
+    assert_string_equal(errs, "");
+}
+
+static void test_cli__bad_file_exits_2_with_file_line_and_no_output(void **s)
+{
+    (void)s;
+    int st = run("check tests/bad/model-topk-above-experts.ini", out,
+                 sizeof out, errs, sizeof errs);
+    assert_int_equal(st, 2);
+    assert_string_equal(out, "");
+    assert_string_equal(errs,
+                        "moesim: tests/bad/model-topk-above-experts.ini:21: "
+                        "[moe] top_k: top_k 17 exceeds the 16 routed experts; "
+                        "expected at most routed_experts\n");
+}
+
+static void test_cli__missing_file_exits_2(void **s)
+{
+    (void)s;
+    int st = run("check no/such/file.ini", out, sizeof out, errs,
+                 sizeof errs);
+    assert_int_equal(st, 2);
+    assert_non_null(strstr(errs, "no/such/file.ini: cannot open"));
+}
+
+static void test_cli__unknown_command_and_help(void **s)
+{
+    (void)s;
+    assert_int_equal(run("frobnicate", out, sizeof out, errs, sizeof errs), 2);
+    assert_non_null(strstr(errs, "unknown command 'frobnicate'"));
+    assert_int_equal(run("--help", out, sizeof out, errs, sizeof errs), 0);
+    assert_non_null(strstr(out, "moesim check FILE"));
+    assert_int_equal(run("check --help", out, sizeof out, errs, sizeof errs),
+                     0);
+    assert_non_null(strstr(out, "Example: moesim check"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli__check_default_scenario_prints_facts),
+        cmocka_unit_test(test_cli__bad_file_exits_2_with_file_line_and_no_output),
+        cmocka_unit_test(test_cli__missing_file_exits_2),
+        cmocka_unit_test(test_cli__unknown_command_and_help),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
