@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/ini.h"
+#include "hardware/cost.h"
 
 const char *const scen_phase_names[SCEN_PHASE_COUNT] = {"train", "prefill",
                                                        "decode"};
@@ -136,6 +137,31 @@ static int load_scenario_section(inidoc *d, scenario *s, err_t *e)
         return rc;
     s->phase = (scen_phase)phase;
     s->network = (scen_network)net;
+    /* Serving stacks often run a model in another precision than it was
+     * published in (W8A8 on Ascend, FP8 on Hopper): the scenario may say
+     * so, and the device must support what it says. */
+    static const char *const dt_keys[3] = {"weight_dtype", "activation_dtype",
+                                          "kv_dtype"};
+    model_dtype *dt_fields[3] = {&s->model.weight_dtype,
+                                 &s->model.activation_dtype,
+                                 &s->model.kv_dtype};
+    for (int i = 0; i < 3; i++) {
+        int v = (int)*dt_fields[i];
+        if ((rc = ini_get_enum(d, sec, dt_keys[i], 0, model_dtype_names,
+                               MODEL_DTYPE_COUNT, &v, e)) < 0)
+            return rc;
+        *dt_fields[i] = (model_dtype)v;
+    }
+    cost_prec prec = {(hw_dtype)s->model.weight_dtype,
+                      (hw_dtype)s->model.activation_dtype,
+                      (hw_dtype)s->model.kv_dtype};
+    err_t why;
+    err_clear(&why);
+    if (cost_prec_check(&s->node.device, &prec, &why) != 0)
+        return ini_key_error(d, sec, "node", e,
+                             "%s; set weight_dtype, activation_dtype or "
+                             "kv_dtype in [scenario]",
+                             why.msg);
     s->dispatch = (scen_dispatch)disp;
     s->devices = s->nodes * s->node.devices;
 
@@ -388,6 +414,11 @@ int scen_load(const char *path, scenario *out, err_t *e)
         return rc;
     snprintf(out->path, sizeof out->path, "%s", path);
     if ((rc = load_scenario_section(d, out, e)) != 0)
+        goto done;
+    workload_params_default(&out->workload);
+    int wsec = ini_find_section(d, "workload");
+    if (wsec >= 0 &&
+        (rc = workload_params_load(d, wsec, &out->workload, e)) != 0)
         goto done;
     for (size_t i = 0; i < ini_section_count(d); i++) {
         const char *sname = ini_section_name(d, i);

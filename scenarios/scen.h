@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "hardware/hw.h"
 #include "models/model.h"
+#include "models/workload.h"
 
 #define SCEN_MAX_POLICIES 16
 #define SCEN_MAX_SEEDS 32
@@ -94,6 +95,7 @@ typedef struct scenario {
     scen_dispatch dispatch;
     int micro_batches; /* 1, or 2 to overlap compute with all-to-all */
     int grad_sync;     /* train: all-reduce gradients of non-expert weights */
+    workload_params workload; /* [workload], defaults when absent */
     int n_policies;
     scen_policy policies[SCEN_MAX_POLICIES];
 } scenario;
