@@ -93,7 +93,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 run: all
-	./moesim check scenarios/default.ini
+	./moesim run scenarios/default.ini
 
 # The test build always uses the sanitizers; tests/run.sh runs every test
 # program and prints one closing line "tests: N passed, N failed".

@@ -3,11 +3,25 @@
  * it decides what the user sees. Exit status: 0 ok, 1 simulation failure,
  * 2 bad input (err_exit_status).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/err.h"
+#include "common/ini.h"
+#include "models/placement.h"
+#include "models/trace.h"
+#include "results/compare.h"
+#include "results/store.h"
+#include "scenarios/scen.h"
 #include "sim/check.h"
+#include "sim/run.h"
+#include "sim/tracefile.h"
 
 #define MOESIM_VERSION "0.1.0"
 
@@ -54,6 +68,502 @@ static int cmd_check(int argc, char **argv)
     return status;
 }
 
+/* ---- shared helpers ---------------------------------------------------- */
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Wall-clock time for the results' timestamps, UTC ISO 8601. When
+ * SOURCE_DATE_EPOCH is set (the reproducible-builds convention) it is used
+ * instead, so two runs can give byte-identical databases. */
+static void now_iso(char *buf, size_t n)
+{
+    const char *fixed = getenv("SOURCE_DATE_EPOCH");
+    time_t t = fixed ? (time_t)strtoll(fixed, NULL, 10) : time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Value of option name at argv[*i] ("--name VALUE"); advances *i. */
+static const char *opt_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "moesim: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_ulong(const char *opt, const char *v, unsigned long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-') {
+        fprintf(stderr, "moesim: %s '%s' is not a non-negative whole "
+                        "number\n",
+                opt, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+/* A progress bar on a terminal, silent otherwise. */
+typedef struct progress {
+    int on;
+    const char *policy;
+    int run, runs;
+    double started_s, last_s;
+} progress;
+
+static void progress_cb(void *ctx, int step, int steps, int layer, int layers)
+{
+    progress *p = ctx;
+    if (!p->on)
+        return;
+    double now = mono_s();
+    if (now - p->last_s < 0.1 && !(step == steps - 1 && layer == layers - 1))
+        return;
+    p->last_s = now;
+    double done = ((double)step * layers + layer + 1) / ((double)steps * layers);
+    double frac = ((double)p->run + done) / p->runs;
+    double el = now - p->started_s;
+    double left = frac > 0 ? el / frac - el : 0;
+    int width = 24, fill = (int)(frac * width);
+    char bar[32];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] %3.0f%% run %d/%d %-12.12s step %d/%d layer "
+                    "%d/%d  %4.0fs left ",
+            bar, frac * 100, p->run + 1, p->runs, p->policy, step + 1, steps,
+            layer + 1, layers, left);
+    fflush(stderr);
+}
+
+/* ---- moesim run ---------------------------------------------------------- */
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *scen_path = NULL, *db = NULL;
+    int resume = 0, quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            if (!(db = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (strcmp(argv[i], "--resume") == 0) {
+            resume = 1;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "moesim run: unknown option %s\n", argv[i]);
+            return 2;
+        } else if (!scen_path) {
+            scen_path = argv[i];
+        } else {
+            fprintf(stderr, "moesim run: one scenario at a time\n");
+            return 2;
+        }
+    }
+    if (!scen_path) {
+        fprintf(stderr, "moesim run: expected SCENARIO; see moesim run "
+                        "--help\n");
+        return 2;
+    }
+    err_t e;
+    err_clear(&e);
+    static scenario s;
+    if (scen_load(scen_path, &s, &e) != 0)
+        return report(&e);
+    char dbbuf[512];
+    int db_given = db != NULL;
+    if (!db) {
+        mkdir("results", 0755);
+        snprintf(dbbuf, sizeof dbbuf, "results/%s.db", s.name);
+        db = dbbuf;
+    }
+    if (!resume && file_exists(db)) {
+        /* a fresh run replaces the old database whole */
+        char side[600];
+        remove(db);
+        snprintf(side, sizeof side, "%s-wal", db);
+        remove(side);
+        snprintf(side, sizeof side, "%s-shm", db);
+        remove(side);
+    }
+    const char *names[SCEN_MAX_POLICIES];
+    for (int i = 0; i < s.n_policies; i++)
+        names[i] = s.policies[i].name;
+    store_file files[4] = {{"scenario", s.path},
+                           {"model", s.model.path},
+                           {"node", s.node.path},
+                           {"device", s.node.device.path}};
+    char created[32];
+    now_iso(created, sizeof created);
+    store_scenario ss = {s.name, scen_phase_names[s.phase], s.text,
+                         MOESIM_VERSION, created, names, s.n_policies,
+                         files, 4};
+    store_t *st = NULL;
+    int status = 0;
+    if (store_open(&st, db, &ss, &e) != 0) {
+        status = report(&e);
+        goto out;
+    }
+    catch_signals();
+    progress pg = {0};
+    pg.on = !quiet && isatty(STDERR_FILENO);
+    pg.runs = s.n_policies * s.n_seeds;
+    pg.started_s = mono_s();
+    for (int pi = 0; pi < s.n_policies && status == 0; pi++) {
+        for (int si = 0; si < s.n_seeds && status == 0; si++, pg.run++) {
+            int done = 0;
+            if (store_run_is_done(st, names[pi], s.seeds[si], &done, &e) !=
+                0) {
+                status = report(&e);
+                break;
+            }
+            if (done)
+                continue;
+            metrics_run mr = {names[pi],
+                              scen_router_names[s.policies[pi].router],
+                              scen_placement_names[s.policies[pi].placement],
+                              s.seeds[si]};
+            char when[32];
+            now_iso(when, sizeof when);
+            if (store_run_begin(st, &mr, when, &e) != 0) {
+                status = report(&e);
+                break;
+            }
+            metrics_sink sink = store_sink(st, &e);
+            run_opts ro = {NULL, progress_cb, &pg, &g_stop};
+            pg.policy = names[pi];
+            double t0 = mono_s();
+            int rc = run_policy(&s, pi, s.seeds[si], &sink, &ro, NULL, &e);
+            double wall = mono_s() - t0;
+            now_iso(when, sizeof when);
+            err_t e2;
+            err_clear(&e2);
+            if (rc == 0) {
+                if (store_run_end(st, "done", when, wall, NULL, &e2) != 0)
+                    status = report(&e2);
+                continue;
+            }
+            const char *how = rc == ERR_INTERRUPTED ? "interrupted" : "failed";
+            if (store_run_abort(st, how, when, wall, e.msg, &e2) != 0)
+                report(&e2);
+            if (pg.on)
+                fputc('\n', stderr);
+            status = report(&e);
+        }
+    }
+    if (pg.on)
+        fprintf(stderr, "\r%*s\r", 100, "");
+    store_close(st);
+    st = NULL;
+    if (status == 0) {
+        compare_t *c = NULL;
+        if (compare_load(&c, db, NULL, &e) != 0 ||
+            compare_write(c, stdout, COMPARE_TEXT, &e) != 0)
+            status = report(&e);
+        compare_free(c);
+        if (status == 0)
+            printf("results: %s\n", db);
+    } else if (status == 130) {
+        fprintf(stderr, "moesim: finished runs are kept in %s; "
+                        "`moesim run --resume%s%s %s` completes the rest\n",
+                db, db_given ? " -o " : "", db_given ? db : "", scen_path);
+    }
+out:
+    store_close(st);
+    scen_free(&s);
+    return status;
+}
+
+/* ---- moesim compare -------------------------------------------------------- */
+
+static int cmd_compare(int argc, char **argv)
+{
+    const char *db = NULL, *baseline = NULL, *fmt = "text";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--baseline") == 0) {
+            if (!(baseline = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (strcmp(argv[i], "--format") == 0) {
+            if (!(fmt = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "moesim compare: unknown option %s\n", argv[i]);
+            return 2;
+        } else {
+            db = argv[i];
+        }
+    }
+    if (!db) {
+        fprintf(stderr, "moesim compare: expected DB; see moesim compare "
+                        "--help\n");
+        return 2;
+    }
+    err_t e;
+    err_clear(&e);
+    compare_format f;
+    compare_t *c = NULL;
+    int status = 0;
+    if (compare_parse_format(fmt, &f, &e) != 0 ||
+        compare_load(&c, db, baseline, &e) != 0 ||
+        compare_write(c, stdout, f, &e) != 0)
+        status = report(&e);
+    compare_free(c);
+    return status;
+}
+
+/* ---- moesim trace ---------------------------------------------------------- */
+
+/* Imports a serving engine's routed-expert array into a trace for the
+ * model and cluster given, experts placed contiguously. */
+static int trace_import(const char *routes_path, const char *model_path,
+                        const char *node_path, int nodes,
+                        unsigned long tokens_per_step, const char *out_path)
+{
+    err_t e;
+    err_clear(&e);
+    model_desc m;
+    hw_node n;
+    if (model_load(model_path, &m, &e) != 0 || hw_node_load(node_path, &n, &e))
+        return report(&e);
+    trace_routes_t *routes = NULL;
+    size_t len = strlen(routes_path);
+    int is_npy = len > 4 && strcmp(routes_path + len - 4, ".npy") == 0;
+    int rc = is_npy ? trace_import_npy(routes_path, (uint32_t)m.routed_experts,
+                                       &routes, &e)
+                    : trace_import_csv(routes_path, (uint32_t)m.routed_experts,
+                                       &routes, &e);
+    if (rc != 0)
+        return report(&e);
+    placement_t *pl = NULL;
+    uint32_t devices = (uint32_t)(nodes * n.devices);
+    if (routes->layers != (uint32_t)model_moe_layers(&m)) {
+        err_set(&e, ERR_INPUT, "%s: %u MoE layers recorded but %s has %d; "
+                               "expected the model the routes came from",
+                routes_path, routes->layers, m.name, model_moe_layers(&m));
+        rc = ERR_INPUT;
+    }
+    if (rc == 0)
+        rc = placement_create_contiguous(&pl, routes->layers,
+                                         (uint32_t)m.routed_experts, devices,
+                                         (uint32_t)n.devices, &e);
+    if (rc == 0) {
+        trace_meta_t meta = {m.name, "imported", "recorded", "contiguous", 0,
+                             routes->top_k, TRACE_FLAG_IMPORTED};
+        trace_split_t split = {(uint32_t)tokens_per_step, TRACE_SRC_BLOCKS};
+        rc = trace_routes_write(routes, out_path, pl, &meta, &split, &e);
+    }
+    placement_destroy(pl);
+    trace_routes_destroy(routes);
+    if (rc != 0)
+        return report(&e);
+    printf("trace: %s\n", out_path);
+    return 0;
+}
+
+static int cmd_trace(int argc, char **argv)
+{
+    const char *scen_path = NULL, *policy = NULL, *out = NULL, *stats = NULL;
+    const char *import = NULL, *model = NULL, *node = NULL;
+    unsigned long seed = 0, nodes = 1, tps = 0;
+    int have_seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        if (a[0] == '-' && strcmp(a, "-o") != 0 && strcmp(a, "--policy") &&
+            strcmp(a, "--seed") && strcmp(a, "--stats") && strcmp(a, "--import") &&
+            strcmp(a, "--model") && strcmp(a, "--node") && strcmp(a, "--nodes") &&
+            strcmp(a, "--tokens-per-step")) {
+            fprintf(stderr, "moesim trace: unknown option %s\n", a);
+            return 2;
+        }
+        if (a[0] != '-') {
+            scen_path = a;
+            continue;
+        }
+        if (!(v = opt_value(argc, argv, &i)))
+            return 2;
+        if (!strcmp(a, "-o"))
+            out = v;
+        else if (!strcmp(a, "--policy"))
+            policy = v;
+        else if (!strcmp(a, "--stats"))
+            stats = v;
+        else if (!strcmp(a, "--import"))
+            import = v;
+        else if (!strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--node"))
+            node = v;
+        else if (!strcmp(a, "--seed")) {
+            if (parse_ulong(a, v, &seed))
+                return 2;
+            have_seed = 1;
+        } else if (!strcmp(a, "--nodes")) {
+            if (parse_ulong(a, v, &nodes) || nodes < 1)
+                return 2;
+        } else if (parse_ulong(a, v, &tps))
+            return 2;
+    }
+    err_t e;
+    err_clear(&e);
+    if (stats) {
+        if (tracefile_stats(stats, stdout, &e) != 0)
+            return report(&e);
+        return 0;
+    }
+    if (import) {
+        if (!model || !node || !out) {
+            fprintf(stderr, "moesim trace --import needs --model, --node and "
+                            "-o\n");
+            return 2;
+        }
+        return trace_import(import, model, node, (int)nodes, tps, out);
+    }
+    if (!scen_path || !policy || !out) {
+        fprintf(stderr, "moesim trace: expected SCENARIO --policy NAME -o "
+                        "FILE; see moesim trace --help\n");
+        return 2;
+    }
+    static scenario s;
+    if (scen_load(scen_path, &s, &e) != 0)
+        return report(&e);
+    int pi = scen_find_policy(&s, policy);
+    int status = 0;
+    if (pi < 0) {
+        fprintf(stderr, "moesim trace: %s has no [policy %s]\n", scen_path,
+                policy);
+        status = 2;
+    } else {
+        run_opts ro = {out, NULL, NULL, NULL};
+        catch_signals();
+        ro.stop = &g_stop;
+        if (run_policy(&s, pi, have_seed ? seed : s.seeds[0], NULL, &ro, NULL,
+                       &e) != 0)
+            status = report(&e);
+        else
+            printf("trace: %s\n", out);
+    }
+    scen_free(&s);
+    return status;
+}
+
+/* ---- moesim replay ----------------------------------------------------------- */
+
+static int cmd_replay(int argc, char **argv)
+{
+    const char *trace = NULL, *node = NULL, *model = NULL, *phase = "prefill";
+    const char *network = "analytic";
+    unsigned long nodes = 1, ctx = 2048;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        if (a[0] != '-') {
+            trace = a;
+            continue;
+        }
+        if (!(v = opt_value(argc, argv, &i)))
+            return 2;
+        if (!strcmp(a, "--node"))
+            node = v;
+        else if (!strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--phase"))
+            phase = v;
+        else if (!strcmp(a, "--network"))
+            network = v;
+        else if (!strcmp(a, "--nodes")) {
+            if (parse_ulong(a, v, &nodes) || nodes < 1)
+                return 2;
+        } else if (!strcmp(a, "--context-len")) {
+            if (parse_ulong(a, v, &ctx) || ctx < 1)
+                return 2;
+        } else {
+            fprintf(stderr, "moesim replay: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (!trace || !node || !model) {
+        fprintf(stderr, "moesim replay: expected TRACE --model FILE --node "
+                        "FILE; see moesim replay --help\n");
+        return 2;
+    }
+    static scenario s;
+    memset(&s, 0, sizeof s);
+    err_t e;
+    err_clear(&e);
+    int ph = -1;
+    for (int i = 0; i < SCEN_PHASE_COUNT; i++)
+        if (!strcmp(phase, scen_phase_names[i]))
+            ph = i;
+    if (ph < 0 || (strcmp(network, "analytic") && strcmp(network, "flow"))) {
+        fprintf(stderr, "moesim replay: --phase takes train, prefill or "
+                        "decode; --network analytic or flow\n");
+        return 2;
+    }
+    if (model_load(model, &s.model, &e) != 0 ||
+        hw_node_load(node, &s.node, &e) != 0)
+        return report(&e);
+    snprintf(s.name, sizeof s.name, "replay");
+    snprintf(s.path, sizeof s.path, "%s", trace);
+    s.phase = (scen_phase)ph;
+    s.nodes = (int)nodes;
+    s.context_len = (int)ctx;
+    s.micro_batches = 1;
+    s.network = strcmp(network, "flow") == 0 ? SCEN_NET_FLOW : SCEN_NET_ANALYTIC;
+    workload_params_default(&s.workload);
+    metrics_summary sm;
+    if (tracefile_prepare(trace, &s, &e) != 0 ||
+        tracefile_replay(trace, &s, NULL, &sm, &e) != 0)
+        return report(&e);
+    printf("trace = %s\nnode = %s\nnodes = %d\ndevices = %d\nsteps = %d\n",
+           trace, s.node.name, s.nodes, s.devices, sm.steps);
+    printf("step_s = %.6g\ntokens_per_s = %.6g\ntokens_per_s_per_device = "
+           "%.6g\n",
+           sm.step_s, sm.tokens_per_s, sm.tokens_per_s_per_device);
+    printf("imbalance_score = %.6g\ndevice_max_over_mean = %.6g\n"
+           "expert_max_over_mean = %.6g\n",
+           sm.imbalance_score, sm.device_max_over_mean,
+           sm.expert_max_over_mean);
+    printf("a2a_share = %.6g\nidle_share = %.6g\nbytes_inter_node_per_step = "
+           "%.6g\nbytes_intra_node_per_step = %.6g\nmfu = %.6g\n",
+           sm.a2a_share, sm.idle_share, sm.bytes_inter_node_per_step,
+           sm.bytes_intra_node_per_step, sm.mfu);
+    return 0;
+}
+
 static const command commands[] = {
     {"check", cmd_check, "moesim check FILE...",
      "Validates a scenario, model, node or device file (and every file it\n"
@@ -62,6 +572,44 @@ static const command commands[] = {
      "roofline ridge point, and for a scenario the memory each device needs\n"
      "per policy and whether it fits in HBM.\n"
      "Example: moesim check scenarios/default.ini\n"},
+    {"run", cmd_run, "moesim run SCENARIO [-o DB] [--resume] [--quiet]",
+     "Simulates every policy of the scenario for every seed (workload,\n"
+     "router, placement, replay on the cluster), writes one SQLite database\n"
+     "(default results/<scenario name>.db, replaced unless --resume) and\n"
+     "prints the comparison. A progress bar shows on a terminal. SIGINT or\n"
+     "SIGTERM stops after the current layer: finished runs stay, the\n"
+     "current one is marked interrupted, and --resume completes the rest.\n"
+     "SOURCE_DATE_EPOCH pins the timestamps for byte-identical databases.\n"
+     "Example: moesim run scenarios/default.ini -o results/default.db\n"},
+    {"compare", cmd_compare,
+     "moesim compare DB [--baseline POLICY] [--format text|csv]",
+     "One row per policy: step time, tokens/s per device, time per output\n"
+     "token (decode) or to first token (prefill), Imbalance Score, per-device\n"
+     "max/mean, all-to-all and idle shares, inter-node bytes; the mean over\n"
+     "seeds with a 95% confidence interval and the ratio to the baseline\n"
+     "(default: the scenario's first policy).\n"
+     "Example: moesim compare results/default.db --baseline topk\n"},
+    {"trace", cmd_trace,
+     "moesim trace SCENARIO --policy NAME -o FILE [--seed N]\n"
+     "  moesim trace --stats FILE\n"
+     "  moesim trace --import ROUTES.npy|.csv --model FILE --node FILE "
+     "[--nodes N] [--tokens-per-step T] -o FILE",
+     "Writes the token trace of one policy (every step and MoE layer, each\n"
+     "token's source device and routed experts); prints a trace's routing\n"
+     "statistics per layer; or imports a serving engine's routed-expert\n"
+     "array (vLLM int16 [tokens, moe_layers, top_k], .npy or CSV) into a\n"
+     "trace with experts placed contiguously.\n"
+     "Example: moesim trace scenarios/default.ini --policy topk -o topk.trace\n"
+     "         moesim trace --stats topk.trace\n"},
+    {"replay", cmd_replay,
+     "moesim replay TRACE --model FILE --node FILE [--nodes N] "
+     "[--phase P] [--context-len N] [--network analytic|flow]",
+     "Replays a trace on a cluster of N nodes (the trace's device count must\n"
+     "match) with the trace's placement, and prints the measured figures.\n"
+     "Tokens per device come from the trace; --phase (default prefill) and\n"
+     "--context-len (decode) set the attention cost.\n"
+     "Example: moesim replay topk.trace --model models/pangu-pro-moe.ini "
+     "--node hardware/atlas-800i-a2.ini\n"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 

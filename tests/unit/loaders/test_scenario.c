@@ -28,6 +28,11 @@ static void test_scen__default_compares_topk_and_moge(void **st)
     scenario s;
     load("scenarios/default.ini", &s);
     assert_string_equal(s.name, "default");
+    assert_int_equal(s.phase, SCEN_PREFILL);
+    assert_int_equal(scen_tokens_per_device(&s), 2048); /* 1 prompt x 2048 */
+    scen_free(&s);
+    load("scenarios/pangu-decode-800i.ini", &s);
+    assert_string_equal(s.name, "pangu-decode-800i");
     assert_int_equal(s.devices, 8);
     assert_int_equal(s.phase, SCEN_DECODE);
     assert_int_equal(s.n_policies, 2);
@@ -46,7 +51,7 @@ static void test_mem__pangu_on_800i_a2_by_hand(void **st)
 {
     (void)st;
     scenario s;
-    load("scenarios/default.ini", &s);
+    load("scenarios/pangu-decode-800i.ini", &s);
     mem_breakdown mb;
     mem_per_device(&s, &s.policies[0], &mb);
     /* 8 of 64 experts per NPU in each of 48 layers, 3*5120*1344 weights of
