@@ -4,6 +4,7 @@
  * 2 bad input (err_exit_status).
  */
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,10 +484,41 @@ static int cmd_trace(int argc, char **argv)
 
 /* ---- moesim replay ----------------------------------------------------------- */
 
+/* The model file among models/ *.ini whose name is the one the trace
+ * records, into *m. */
+static int find_model(const char *trace, model_desc *m, err_t *e)
+{
+    trace_reader_t *tr = NULL;
+    int rc = trace_reader_open(&tr, trace, e);
+    if (rc != 0)
+        return rc;
+    char want[TRACE_NAME_BYTES];
+    snprintf(want, sizeof want, "%s", trace_reader_info(tr)->model);
+    trace_reader_destroy(tr);
+    glob_t g;
+    int found = 0;
+    if (glob("models/*.ini", 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc && !found; i++) {
+            err_t ignore;
+            if (model_load(g.gl_pathv[i], m, &ignore) == 0 &&
+                strcmp(m->name, want) == 0)
+                found = 1;
+        }
+        globfree(&g);
+    }
+    if (!found)
+        return err_set(e, ERR_INPUT, "%s: no file in models/ describes the "
+                                     "model '%s' the trace was recorded with; "
+                                     "expected --model FILE",
+                       trace, want);
+    return 0;
+}
+
 static int cmd_replay(int argc, char **argv)
 {
     const char *trace = NULL, *node = NULL, *model = NULL, *phase = "prefill";
     const char *network = "analytic";
+    const char *dtypes[3] = {NULL, NULL, NULL}; /* weight, activation, kv */
     unsigned long nodes = 1, ctx = 2048;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -504,6 +536,12 @@ static int cmd_replay(int argc, char **argv)
             phase = v;
         else if (!strcmp(a, "--network"))
             network = v;
+        else if (!strcmp(a, "--weight-dtype"))
+            dtypes[0] = v;
+        else if (!strcmp(a, "--activation-dtype"))
+            dtypes[1] = v;
+        else if (!strcmp(a, "--kv-dtype"))
+            dtypes[2] = v;
         else if (!strcmp(a, "--nodes")) {
             if (parse_ulong(a, v, &nodes) || nodes < 1)
                 return 2;
@@ -515,9 +553,9 @@ static int cmd_replay(int argc, char **argv)
             return 2;
         }
     }
-    if (!trace || !node || !model) {
-        fprintf(stderr, "moesim replay: expected TRACE --model FILE --node "
-                        "FILE; see moesim replay --help\n");
+    if (!trace || !node) {
+        fprintf(stderr, "moesim replay: expected TRACE --node FILE; see "
+                        "moesim replay --help\n");
         return 2;
     }
     static scenario s;
@@ -533,9 +571,27 @@ static int cmd_replay(int argc, char **argv)
                         "decode; --network analytic or flow\n");
         return 2;
     }
-    if (model_load(model, &s.model, &e) != 0 ||
+    if ((model ? model_load(model, &s.model, &e) : find_model(trace, &s.model, &e)) != 0 ||
         hw_node_load(node, &s.node, &e) != 0)
         return report(&e);
+    model_desc *md = &s.model;
+    model_dtype *fields[3] = {&md->weight_dtype, &md->activation_dtype,
+                              &md->kv_dtype};
+    for (int i = 0; i < 3; i++) {
+        if (!dtypes[i])
+            continue;
+        int found = -1;
+        for (int t = 0; t < MODEL_DTYPE_COUNT; t++)
+            if (!strcmp(dtypes[i], model_dtype_names[t]))
+                found = t;
+        if (found < 0) {
+            fprintf(stderr, "moesim replay: unknown dtype '%s'; expected "
+                            "bf16, fp16, fp8 or int8\n",
+                    dtypes[i]);
+            return 2;
+        }
+        *fields[i] = (model_dtype)found;
+    }
     snprintf(s.name, sizeof s.name, "replay");
     snprintf(s.path, sizeof s.path, "%s", trace);
     s.phase = (scen_phase)ph;
@@ -602,14 +658,18 @@ static const command commands[] = {
      "Example: moesim trace scenarios/default.ini --policy topk -o topk.trace\n"
      "         moesim trace --stats topk.trace\n"},
     {"replay", cmd_replay,
-     "moesim replay TRACE --model FILE --node FILE [--nodes N] "
-     "[--phase P] [--context-len N] [--network analytic|flow]",
+     "moesim replay TRACE --node FILE [--nodes N] [--model FILE] "
+     "[--phase P] [--context-len N] [--network analytic|flow] "
+     "[--weight-dtype T] [--activation-dtype T] [--kv-dtype T]",
      "Replays a trace on a cluster of N nodes (the trace's device count must\n"
      "match) with the trace's placement, and prints the measured figures.\n"
+     "The model is the file in models/ whose name the trace records, or\n"
+     "--model FILE. The dtype options run the model in another precision,\n"
+     "as the scenario keys of the same names do.\n"
      "Tokens per device come from the trace; --phase (default prefill) and\n"
      "--context-len (decode) set the attention cost.\n"
-     "Example: moesim replay topk.trace --model models/pangu-pro-moe.ini "
-     "--node hardware/atlas-800i-a2.ini\n"},
+     "Example: moesim replay topk.trace --node hardware/atlas-800i-a2.ini "
+     "--phase decode\n"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 

@@ -16,11 +16,18 @@ int tracefile_prepare(const char *trace_path, scenario *s, err_t *e)
     const trace_info_t *in = trace_reader_info(tr);
     int devices = s->nodes * s->node.devices;
     if ((int)in->devices != devices) {
-        rc = err_set(e, ERR_INPUT, "%s: the trace was routed for %u devices "
-                                   "but %d nodes of '%s' have %d; expected "
-                                   "--nodes %u/%d",
-                     trace_path, in->devices, s->nodes, s->node.name, devices,
-                     in->devices, s->node.devices);
+        if (in->devices % (uint32_t)s->node.devices == 0)
+            rc = err_set(e, ERR_INPUT, "%s: the trace was routed for %u "
+                                       "devices but %d nodes of '%s' have %d; "
+                                       "expected %u nodes",
+                         trace_path, in->devices, s->nodes, s->node.name,
+                         devices, in->devices / (uint32_t)s->node.devices);
+        else
+            rc = err_set(e, ERR_INPUT, "%s: the trace was routed for %u "
+                                       "devices, which no whole number of "
+                                       "'%s' nodes (%d devices each) holds",
+                         trace_path, in->devices, s->node.name,
+                         s->node.devices);
         goto done;
     }
     if ((int)in->experts != s->model.routed_experts ||
