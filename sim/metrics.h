@@ -99,8 +99,10 @@ typedef struct metrics_summary {
     double step_s;
     double tokens_per_s;
     double tokens_per_s_per_device;
-    double tpot_s;           /* decode: time per output token = step_s */
-    double ttft_s;           /* prefill: time to first token = step_s */
+    double tpot_s;           /* decode: time per output token = step_s;
+                                NaN in other phases */
+    double ttft_s;           /* prefill: time to first token = step_s;
+                                NaN in other phases */
     double imbalance_score;  /* mean over MoE layers and steps */
     double device_max_over_mean;
     double expert_max_over_mean;

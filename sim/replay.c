@@ -837,10 +837,9 @@ int replay_finish(replay *r, const metrics_sink *sink, metrics_summary *out,
     sm.step_s = r->sum_step_s / n;
     sm.tokens_per_s = r->sum_tokens_per_s / n;
     sm.tokens_per_s_per_device = sm.tokens_per_s / r->s->devices;
-    if (r->s->phase == SCEN_DECODE)
-        sm.tpot_s = sm.step_s;
-    if (r->s->phase == SCEN_PREFILL)
-        sm.ttft_s = sm.step_s;
+    /* NaN where a figure does not apply: stored as NULL, never as 0 */
+    sm.tpot_s = r->s->phase == SCEN_DECODE ? sm.step_s : NAN;
+    sm.ttft_s = r->s->phase == SCEN_PREFILL ? sm.step_s : NAN;
     if (r->n_moe_rows > 0) {
         sm.imbalance_score = r->sum_is / (double)r->n_moe_rows;
         sm.device_max_over_mean = r->sum_dev_mom / (double)r->n_moe_rows;
