@@ -16,8 +16,10 @@
 CC      ?= cc
 PKGS    := gsl sqlite3 cmocka inih openblas
 DEB_PKGS := build-essential pkg-config libgsl-dev libsqlite3-dev sqlite3 \
-            libcmocka-dev libinih-dev libopenblas-dev gnuplot-nox
+            libcmocka-dev libinih-dev libopenblas-dev gnuplot-nox chromium
 DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v gnuplot >/dev/null 2>&1 && echo yes)
+# chromium is only needed by the test that opens the HTML report
+TEST_DEPS_OK := $(shell test -x /usr/bin/chromium && echo yes)
 
 WARN    := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wundef
@@ -52,7 +54,7 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 LIB        := $(BUILD)/libmoesim.a
 
-.PHONY: all run test bench deps clean check-deps lint
+.PHONY: all run test bench deps clean check-deps lint test-bins bench-bins
 all: check-deps moesim
 
 check-deps:
@@ -98,6 +100,9 @@ run: all
 # The test build always uses the sanitizers; tests/run.sh runs every test
 # program and prints one closing line "tests: N passed, N failed".
 test: check-deps
+ifneq ($(TEST_DEPS_OK),yes)
+	@$(MAKE) --no-print-directory deps
+endif
 	@$(MAKE) --no-print-directory SANITIZE=1 test-bins
 	@OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -505,9 +505,7 @@ static void write_csv(const compare_t *c, FILE *f)
 #define CELL_MAX 64
 #define TEXT_COLS (2 + COMPARE_METRIC_COUNT)
 
-/* The power of ten of the last of sig significant digits of x, negated:
- * 2 for 0.0123 at sig 2, -2 for 496.8 (rounds to 500). Capped at 9. */
-static int decimals_for(double x, int sig)
+int compare_sig_decimals(double x, int sig)
 {
     if (x == 0 || !isfinite(x))
         return 0;
@@ -527,12 +525,12 @@ static void mean_cell(char *cell, const compare_stat *s, double scale)
     }
     double mean = s->mean * scale;
     if (isnan(s->ci_half)) {
-        int d = decimals_for(mean, 4);
+        int d = compare_sig_decimals(mean, 4);
         snprintf(cell, CELL_MAX, "%.*f +- n/a", d < 0 ? 0 : d, mean);
         return;
     }
     double half = s->ci_half * scale;
-    int d = half > 0 ? decimals_for(half, 2) : decimals_for(mean, 4);
+    int d = compare_decimals(mean, half);
     if (d >= 0) {
         snprintf(cell, CELL_MAX, "%.*f +- %.*f", d, mean, d, half);
         return;
@@ -540,6 +538,13 @@ static void mean_cell(char *cell, const compare_stat *s, double scale)
     double q = pow(10.0, -d);
     snprintf(cell, CELL_MAX, "%.0f +- %.0f", round(mean / q) * q,
              round(half / q) * q);
+}
+
+int compare_decimals(double mean, double half)
+{
+    if (half > 1e-9 * fabs(mean))
+        return compare_sig_decimals(half, 2);
+    return compare_sig_decimals(mean, 4);
 }
 
 static void ratio_cell(char *cell, const compare_stat *s)

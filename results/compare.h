@@ -114,4 +114,14 @@ int compare_write(const compare_t *c, FILE *out, compare_format format,
 /* "text" or "csv" (--format NAME) into *out; ERR_INPUT otherwise. */
 int compare_parse_format(const char *name, compare_format *out, err_t *e);
 
+/* Decimals that show x to sig significant digits: 2 for 0.0123 at sig 2,
+ * -2 for 496.8 (round to hundreds); 0 for 0 or non-finite; capped at 9. */
+int compare_sig_decimals(double x, int sig);
+
+/* Decimals to print a mean and its 95% half-width with: the half-width to
+ * two significant digits, or, when the interval is empty or below 1e-9 of
+ * the mean (seeds that agree to rounding), the mean to four. Shared by
+ * compare's table and the HTML report so both print the same figures. */
+int compare_decimals(double mean, double half);
+
 #endif

@@ -17,6 +17,7 @@
 #include "common/ini.h"
 #include "models/placement.h"
 #include "models/trace.h"
+#include "plots/report.h"
 #include "results/compare.h"
 #include "results/store.h"
 #include "scenarios/scen.h"
@@ -353,6 +354,43 @@ static int cmd_compare(int argc, char **argv)
     return status;
 }
 
+/* ---- moesim report ------------------------------------------------------- */
+
+static int cmd_report(int argc, char **argv)
+{
+    const char *db = NULL, *out = NULL, *baseline = NULL;
+    const char *plots_dir = "plots";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            if (!(out = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (strcmp(argv[i], "--baseline") == 0) {
+            if (!(baseline = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (strcmp(argv[i], "--plots-dir") == 0) {
+            if (!(plots_dir = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "moesim report: unknown option %s\n", argv[i]);
+            return 2;
+        } else {
+            db = argv[i];
+        }
+    }
+    if (!db || !out) {
+        fprintf(stderr, "moesim report: expected DB -o FILE.html; see moesim "
+                        "report --help\n");
+        return 2;
+    }
+    err_t e;
+    err_clear(&e);
+    report_options o = {plots_dir, baseline, NULL};
+    if (report_write(db, out, &o, &e) != 0)
+        return report(&e);
+    printf("report: %s\n", out);
+    return 0;
+}
+
 /* ---- moesim trace ---------------------------------------------------------- */
 
 /* Imports a serving engine's routed-expert array into a trace for the
@@ -651,6 +689,14 @@ static const command commands[] = {
      "seeds with a 95% confidence interval and the ratio to the baseline\n"
      "(default: the scenario's first policy).\n"
      "Example: moesim compare results/default.db --baseline topk\n"},
+    {"report", cmd_report,
+     "moesim report DB -o FILE.html [--baseline POLICY] [--plots-dir DIR]",
+     "Writes one self-contained HTML page (plots inline as SVG, nothing\n"
+     "fetched): the scenario and hardware, the comparison table, and five\n"
+     "plots drawn by gnuplot from plots/*.gp (Imbalance Score per layer,\n"
+     "device-by-step load heat map, time breakdown, tokens/s per device,\n"
+     "busiest links), each with a finding computed from the data.\n"
+     "Example: moesim report results/default.db -o default.html\n"},
     {"trace", cmd_trace,
      "moesim trace SCENARIO --policy NAME -o FILE [--seed N]\n"
      "  moesim trace --stats FILE\n"
