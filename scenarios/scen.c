@@ -165,12 +165,6 @@ static int load_scenario_section(inidoc *d, scenario *s, err_t *e)
     s->dispatch = (scen_dispatch)disp;
     s->devices = s->nodes * s->node.devices;
 
-    if (s->node.scaleout == HW_SCALEOUT_NONE && s->nodes > 1 &&
-        s->nodes > s->node.span_nodes)
-        return ini_key_error(d, sec, "nodes", e,
-                             "%d nodes of '%s', which has no scale-out "
-                             "network; expected nodes = 1",
-                             s->nodes, s->node.name);
     if (s->phase == SCEN_DECODE) {
         if ((rc = ini_get_int(d, sec, "context_len", 1, 1, 1 << 24,
                               &s->context_len, e)) != 0)
@@ -206,27 +200,10 @@ static int load_scenario_section(inidoc *d, scenario *s, err_t *e)
         (rc = ini_get_int(d, sec, "attn_dp_size", 0, 1, 1 << 20,
                           &s->attn_dp_size, e)) < 0)
         return rc;
-    const model_desc *m = &s->model;
-    if (s->devices % s->ep_size != 0)
-        return ini_key_error(d, sec, "ep_size", e,
-                             "%d devices do not split into expert-parallel "
-                             "groups of %d; expected a divisor of %d",
-                             s->devices, s->ep_size, s->devices);
-    if (m->routed_experts % s->ep_size != 0)
-        return ini_key_error(d, sec, "ep_size", e,
-                             "%d routed experts of %s do not split over %d "
-                             "devices; expected a divisor of the expert "
-                             "count",
-                             m->routed_experts, m->name, s->ep_size);
-    if (s->devices % s->attn_dp_size != 0)
-        return ini_key_error(d, sec, "attn_dp_size", e,
-                             "%d devices do not split into %d attention "
-                             "data-parallel groups; expected a divisor",
-                             s->devices, s->attn_dp_size);
-    if (s->dispatch == SCEN_DISPATCH_NODE_LIMITED && s->nodes == 1)
-        return ini_key_error(d, sec, "dispatch", e,
-                             "node-limited dispatch needs more than one "
-                             "node; expected direct");
+    char problem[512];
+    const char *key = scen_layout_problem(s, NULL, problem, sizeof problem);
+    if (key)
+        return ini_key_error(d, sec, key, e, "%s", problem);
     return 0;
 }
 
@@ -314,12 +291,6 @@ static int load_policy(inidoc *d, int sec, const char *name, scenario *s,
                                  "group but %d is not divisible by %d "
                                  "groups; expected a multiple of groups",
                                  p->top_k, p->groups);
-        if (p->groups != s->ep_size)
-            return ini_key_error(d, sec, "groups", e,
-                                 "MoGE puts one group on each device but "
-                                 "there are %d groups for ep_size %d; "
-                                 "expected groups = ep_size",
-                                 p->groups, s->ep_size);
         break;
     case SCEN_ROUTER_V2:
     case SCEN_ROUTER_V3:
@@ -334,20 +305,6 @@ static int load_policy(inidoc *d, int sec, const char *name, scenario *s,
                                  "the V3 group score sums the top 2 experts "
                                  "of a group; expected at least 2 experts "
                                  "per group");
-        if (p->group_unit == SCEN_GROUP_NODE && p->groups != s->nodes &&
-            s->nodes > 1)
-            return ini_key_error(d, sec, "group_unit", e,
-                                 "group_unit = node maps one group to each "
-                                 "node but there are %d groups and %d nodes; "
-                                 "expected groups = nodes",
-                                 p->groups, s->nodes);
-        if (p->group_unit == SCEN_GROUP_DEVICE && p->groups != s->ep_size)
-            return ini_key_error(d, sec, "group_unit", e,
-                                 "group_unit = device maps one group to each "
-                                 "device but there are %d groups for ep_size "
-                                 "%d; expected groups = ep_size, or "
-                                 "group_unit = node",
-                                 p->groups, s->ep_size);
         break;
     case SCEN_ROUTER_SWITCH:
         if (p->top_k != 1 && ini_key_line(d, sec, "top_k") != p->line)
@@ -384,25 +341,98 @@ static int load_policy(inidoc *d, int sec, const char *name, scenario *s,
                              "the aux-loss-free bias is DeepSeek-V3's and "
                              "needs the sigmoid gate; expected router = "
                              "v3-group-limited or gate = sigmoid");
-    if (p->placement == SCEN_PLACE_GROUPED && p->groups != s->ep_size)
-        return ini_key_error(d, sec, "placement", e,
-                             "grouped placement puts one group on each "
-                             "device but there are %d groups for ep_size %d; "
-                             "expected groups = ep_size",
-                             p->groups, s->ep_size);
-    if (p->placement == SCEN_PLACE_EPLB) {
-        int slots = n + p->redundant_experts;
-        if (slots % s->ep_size != 0)
-            return ini_key_error(d, sec, "redundant_experts", e,
-                                 "%d experts + %d redundant = %d slots do not "
-                                 "split over %d devices; expected a total "
-                                 "divisible by ep_size",
-                                 n, p->redundant_experts, slots, s->ep_size);
-    } else if (p->redundant_experts > 0) {
+    if (p->placement != SCEN_PLACE_EPLB && p->redundant_experts > 0)
         return ini_key_error(d, sec, "redundant_experts", e,
                              "redundant experts need placement = eplb");
-    }
+    char why[512];
+    const char *key = scen_layout_problem(s, p, why, sizeof why);
+    if (key)
+        return ini_key_error(d, sec, key, e, "%s", why);
     return 0;
+}
+
+const char *scen_layout_problem(const scenario *s, const scen_policy *p,
+                                char *why, size_t why_size)
+{
+    const model_desc *m = &s->model;
+    const int n = m->routed_experts;
+    if (s->node.scaleout == HW_SCALEOUT_NONE && s->nodes > 1 &&
+        s->nodes > s->node.span_nodes) {
+        snprintf(why, why_size,
+                 "%d nodes of '%s', which has no scale-out network; "
+                 "expected nodes = 1",
+                 s->nodes, s->node.name);
+        return "nodes";
+    }
+    if (s->devices % s->ep_size != 0) {
+        snprintf(why, why_size,
+                 "%d devices do not split into expert-parallel groups of %d; "
+                 "expected a divisor of %d",
+                 s->devices, s->ep_size, s->devices);
+        return "ep_size";
+    }
+    if (n % s->ep_size != 0) {
+        snprintf(why, why_size,
+                 "%d routed experts of %s do not split over %d devices; "
+                 "expected a divisor of the expert count",
+                 n, m->name, s->ep_size);
+        return "ep_size";
+    }
+    if (s->devices % s->attn_dp_size != 0) {
+        snprintf(why, why_size,
+                 "%d devices do not split into %d attention data-parallel "
+                 "groups; expected a divisor",
+                 s->devices, s->attn_dp_size);
+        return "attn_dp_size";
+    }
+    if (s->dispatch == SCEN_DISPATCH_NODE_LIMITED && s->nodes == 1) {
+        snprintf(why, why_size, "node-limited dispatch needs more than one "
+                                "node; expected direct");
+        return "dispatch";
+    }
+    if (!p)
+        return NULL;
+    int v23 = p->router == SCEN_ROUTER_V2 || p->router == SCEN_ROUTER_V3;
+    if (p->router == SCEN_ROUTER_MOGE && p->groups != s->ep_size) {
+        snprintf(why, why_size,
+                 "MoGE puts one group on each device but there are %d groups "
+                 "for ep_size %d; expected groups = ep_size",
+                 p->groups, s->ep_size);
+        return "groups";
+    }
+    if (v23 && p->group_unit == SCEN_GROUP_NODE && p->groups != s->nodes &&
+        s->nodes > 1) {
+        snprintf(why, why_size,
+                 "group_unit = node maps one group to each node but there are "
+                 "%d groups and %d nodes; expected groups = nodes",
+                 p->groups, s->nodes);
+        return "group_unit";
+    }
+    if (v23 && p->group_unit == SCEN_GROUP_DEVICE && p->groups != s->ep_size) {
+        snprintf(why, why_size,
+                 "group_unit = device maps one group to each device but there "
+                 "are %d groups for ep_size %d; expected groups = ep_size, or "
+                 "group_unit = node",
+                 p->groups, s->ep_size);
+        return "group_unit";
+    }
+    if (p->placement == SCEN_PLACE_GROUPED && p->groups != s->ep_size) {
+        snprintf(why, why_size,
+                 "grouped placement puts one group on each device but there "
+                 "are %d groups for ep_size %d; expected groups = ep_size",
+                 p->groups, s->ep_size);
+        return "placement";
+    }
+    if (p->placement == SCEN_PLACE_EPLB &&
+        (n + p->redundant_experts) % s->ep_size != 0) {
+        snprintf(why, why_size,
+                 "%d experts + %d redundant = %d slots do not split over %d "
+                 "devices; expected a total divisible by ep_size",
+                 n, p->redundant_experts, n + p->redundant_experts,
+                 s->ep_size);
+        return "redundant_experts";
+    }
+    return NULL;
 }
 
 int scen_load(const char *path, scenario *out, err_t *e)
@@ -444,6 +474,9 @@ int scen_load(const char *path, scenario *out, err_t *e)
                        "policy to simulate");
         goto done;
     }
+    int psec = ini_find_section(d, "plan");
+    if (psec >= 0 && (rc = planspec_load(d, psec, out, &out->plan, e)) != 0)
+        goto done;
     if ((rc = ini_check_unused(d, "[scenario], [workload], [plan] or "
                                   "[policy NAME]",
                                e)) != 0)

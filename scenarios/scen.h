@@ -13,6 +13,7 @@
 #include "hardware/hw.h"
 #include "models/model.h"
 #include "models/workload.h"
+#include "scenarios/plan.h"
 
 #define SCEN_MAX_POLICIES 16
 #define SCEN_MAX_SEEDS 32
@@ -96,6 +97,7 @@ typedef struct scenario {
     int micro_batches; /* 1, or 2 to overlap compute with all-to-all */
     int grad_sync;     /* train: all-reduce gradients of non-expert weights */
     workload_params workload; /* [workload], defaults when absent */
+    planspec plan;            /* [plan]; plan.present = 0 when absent */
     int n_policies;
     scen_policy policies[SCEN_MAX_POLICIES];
 } scenario;
@@ -109,6 +111,19 @@ void scen_free(scenario *s);
 /* Tokens each device routes per step (its attention batch): decode one per
  * sequence, train and prefill sequences_per_device * seq_len. */
 long scen_tokens_per_device(const scenario *s);
+
+/* The layout rules that tie a cluster to a policy: scale-out for several
+ * nodes, ep_size dividing the devices and the experts, attn_dp_size
+ * dividing the devices, node-limited dispatch needing nodes, MoGE and
+ * grouped placement needing groups = ep_size, V2/V3 groups matching nodes or
+ * devices, EPLB slots dividing over ep_size. Returns NULL when s (and p, if
+ * not NULL) obey them all; else the key the first broken rule belongs to
+ * ("nodes", "ep_size", "attn_dp_size", "dispatch" for s; "groups",
+ * "group_unit", "placement", "redundant_experts" for p) with the reason,
+ * ending in what was expected, in why. The loader and the capacity planner
+ * both judge layouts with it. */
+const char *scen_layout_problem(const scenario *s, const scen_policy *p,
+                                char *why, size_t why_size);
 
 /* Index of the policy named name, or -1. */
 int scen_find_policy(const scenario *s, const char *name);

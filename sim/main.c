@@ -22,6 +22,7 @@
 #include "results/store.h"
 #include "scenarios/scen.h"
 #include "sim/check.h"
+#include "sim/plan.h"
 #include "sim/run.h"
 #include "sim/tracefile.h"
 
@@ -351,6 +352,83 @@ static int cmd_compare(int argc, char **argv)
         compare_write(c, stdout, f, &e) != 0)
         status = report(&e);
     compare_free(c);
+    return status;
+}
+
+/* ---- moesim plan ---------------------------------------------------------- */
+
+static void plan_progress(void *ctx, int done, int total)
+{
+    (void)ctx;
+    fprintf(stderr, "\rplanning: %d/%d candidates ", done, total);
+    if (done == total)
+        fprintf(stderr, "\r%*s\r", 40, "");
+    fflush(stderr);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+    const char *scen_path = NULL, *db = NULL;
+    unsigned long jobs = 0;
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            if (!(db = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (strcmp(argv[i], "-j") == 0) {
+            const char *v = opt_value(argc, argv, &i);
+            if (!v || parse_ulong("-j", v, &jobs))
+                return 2;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "moesim plan: unknown option %s\n", argv[i]);
+            return 2;
+        } else {
+            scen_path = argv[i];
+        }
+    }
+    if (!scen_path) {
+        fprintf(stderr, "moesim plan: expected SCENARIO; see moesim plan "
+                        "--help\n");
+        return 2;
+    }
+    err_t e;
+    err_clear(&e);
+    static scenario s;
+    if (scen_load(scen_path, &s, &e) != 0)
+        return report(&e);
+    int status = 0;
+    if (!s.plan.present) {
+        err_input(&e, scen_path, 0, "no [plan] section; expected one to plan "
+                                    "with (see README, Capacity planning)");
+        status = report(&e);
+        goto out;
+    }
+    char dbbuf[512];
+    if (!db) {
+        mkdir("results", 0755);
+        snprintf(dbbuf, sizeof dbbuf, "results/%s-plan.db", s.name);
+        db = dbbuf;
+    }
+    char created[32];
+    now_iso(created, sizeof created);
+    catch_signals();
+    /* each worker is a process of its own: one BLAS thread each */
+    setenv("OPENBLAS_NUM_THREADS", "1", 0);
+    plan_opts o;
+    memset(&o, 0, sizeof o);
+    o.workers = (int)jobs;
+    o.created_at = created;
+    o.reproducible = reproducible();
+    o.progress = !quiet && isatty(STDERR_FILENO) ? plan_progress : NULL;
+    o.stop = &g_stop;
+    if (plan_run(&s, &s.plan, db, stdout, &o, NULL, &e) != 0)
+        status = report(&e);
+    else
+        printf("results: %s\n", db);
+out:
+    scen_free(&s);
     return status;
 }
 
@@ -689,6 +767,18 @@ static const command commands[] = {
      "seeds with a 95% confidence interval and the ratio to the baseline\n"
      "(default: the scenario's first policy).\n"
      "Example: moesim compare results/default.db --baseline topk\n"},
+    {"plan", cmd_plan, "moesim plan SCENARIO [-o DB] [-j N] [--quiet]",
+     "Capacity planning from the scenario's [plan] section: for every\n"
+     "candidate (node file x node count x policy x layout) it checks memory,\n"
+     "finds by bisection over the simulator the largest batch per device\n"
+     "that meets the latency limit (decode TPOT, prefill TTFT) or the days\n"
+     "to the token budget (train), the replicas the throughput target needs,\n"
+     "ranks the feasible candidates by cost (devices, power or price),\n"
+     "marks the cost-latency Pareto front, prints the ranking and a\n"
+     "recommendation with its margin, and writes every candidate to SQLite\n"
+     "(default results/<scenario>-plan.db). -j sets worker processes\n"
+     "(default: one per CPU). Infeasible candidates say why.\n"
+     "Example: moesim plan scenarios/plan-pangu-decode.ini\n"},
     {"report", cmd_report,
      "moesim report DB -o FILE.html [--baseline POLICY] [--plots-dir DIR]",
      "Writes one self-contained HTML page (plots inline as SVG, nothing\n"
