@@ -295,8 +295,9 @@ static void test_plan__database_holds_every_candidate(void **st)
     assert_int_equal(query_int(db, "SELECT count(*) FROM plan_candidate "
                                    "WHERE plan_id = 1 AND nodes = 3 AND "
                                    "ep_size = 16 AND status = 'invalid' "
-                                   "AND reason = 'ep_size 16 does not "
-                                   "divide 24 devices'"),
+                                   "AND reason = '24 devices do not split "
+                                   "into expert-parallel groups of 16; "
+                                   "expected a divisor of 24'"),
                      2);
     int pareto = 0;
     for (int i = 0; i < r.n; i++)
