@@ -33,7 +33,11 @@ enum {
     PLOT_TIME,
     PLOT_THROUGHPUT,
     PLOT_LINKS,
-    PLOT_COUNT
+    PLOT_COUNT, /* the plots of a results database */
+    /* the plan section's (report_options.plan_db) */
+    PLOT_PLAN_THROUGHPUT = PLOT_COUNT,
+    PLOT_PLAN_PARETO,
+    PLOT_ALL
 };
 
 /* name: the script plots/<name>.gp, its files in the temporary folder, the
@@ -42,7 +46,7 @@ static const struct {
     const char *name;
     const char *heading;
     const char *intro;
-} plot_info[PLOT_COUNT] = {
+} plot_info[PLOT_ALL] = {
     {"imbalance", "Imbalance Score per layer",
      "Imbalance Score (Pangu Pro MoE, Eq. 3) = (max \xe2\x88\x92 min device "
      "load) / tokens in the batch, for each MoE layer, averaged over steps "
@@ -71,6 +75,19 @@ static const struct {
      "over the run's all-to-all time, mean over finished seeds. Bars at the "
      "same rank may be different links: the names are listed below the "
      "plot."},
+    {"plan_throughput", "Throughput per device by instance size",
+     "Tokens per second per device of one serving instance (train: of the "
+     "cluster) at its operating batch, against the devices of the "
+     "instance, one series per policy: every feasible candidate of the "
+     "plan, whatever its hardware (candidates of several node files may "
+     "share a device count)."},
+    {"plan_pareto", "Cost against latency",
+     "Each feasible candidate with a known cost: the plan's ranking cost "
+     "for the whole deployment (all replicas) against the latency the "
+     "target limits, at the operating batch. The filled points are the "
+     "Pareto front (no other candidate is at most as costly and at most as "
+     "slow, and better on one), joined by a step line; the dashed line is "
+     "the limit."},
 };
 
 /* The comparison table's rows: label with the unit shown, and the factor
@@ -104,8 +121,34 @@ typedef struct rpt_link {
     double utilization;
 } rpt_link;
 
+/* A feasible candidate of the plan shown, as the plan section uses it. */
+typedef struct plan_row {
+    char *label;     /* "NODE x N node(s), POLICY, EPe attention-DPd", owned */
+    char *node_name, *device_name, *policy; /* owned */
+    int nodes, devices, ep_size, attn_dp_size, batch_per_device, replicas;
+    int devices_total, pareto, rank;
+    double tokens_per_s_per_device, tokens_per_s_total;
+    double latency;  /* in the shown unit: ms (TPOT, TTFT) or days (train) */
+    double cost;     /* rank_by's: devices, W or USD/h; NaN unknown */
+    double power_w, price_per_hour_usd; /* NaN unknown */
+} plan_row;
+
+/* The latest plan of report_options.plan_db. */
+typedef struct rpt_plan {
+    const char *path;         /* borrowed */
+    sqlite3 *db;              /* owned, inside one read transaction */
+    long long plan_id;
+    char *name, *model, *target, *rank_by, *created_at; /* owned */
+    double tokens_per_s;      /* the throughput target; NaN for train */
+    double train_tokens;      /* train's budget; NaN otherwise */
+    double limit;             /* the latency limit, in plan_row.latency's unit */
+    int candidates, feasible, invalid;
+    plan_row *rows;           /* the feasible candidates by rank, owned */
+    int n_rows;
+} rpt_plan;
+
 typedef struct rpt {
-    const char *db_path;      /* borrowed */
+    const char *db_path;      /* borrowed; NULL: a page of the plan only */
     char plots_dir[PATH_MAX];
     gnuplot_t *gp;            /* owned: runs the scripts */
     compare_t *cmp;           /* owned */
@@ -119,8 +162,9 @@ typedef struct rpt {
     inidoc *ini;              /* the parsed scenario text, or NULL */
     rpt_link (*links)[TOP_LINKS]; /* [n_active][TOP_LINKS], owned */
     int *n_links;             /* [n_active] */
-    char *svg[PLOT_COUNT];    /* owned, ready to embed */
-    char finding[PLOT_COUNT][FINDING_MAX];
+    rpt_plan plan;            /* plan.path NULL: no plan section */
+    char *svg[PLOT_ALL];      /* owned, ready to embed */
+    char finding[PLOT_ALL][FINDING_MAX];
 } rpt;
 
 /* ---- small helpers -------------------------------------------------- */
@@ -198,19 +242,32 @@ static void html(FILE *f, const char *s)
 
 /* ---- the database --------------------------------------------------- */
 
+/* The results database's and the plan database's errors alike. */
+static int sql_fail(sqlite3 *db, const char *path, const char *what,
+                    err_t *e)
+{
+    return err_set(e, ERR_IO, "%s: %s: %s", path, what,
+                   db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int sql_prep(sqlite3 *db, const char *path, const char *sql,
+                    sqlite3_stmt **st, err_t *e)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return sql_fail(db, path, "reading the results", e);
+    }
+    return 0;
+}
+
 static int db_fail(rpt *r, err_t *e, const char *what)
 {
-    return err_set(e, ERR_IO, "%s: %s: %s", r->db_path, what,
-                   r->db ? sqlite3_errmsg(r->db) : "out of memory");
+    return sql_fail(r->db, r->db_path, what, e);
 }
 
 static int prep(rpt *r, const char *sql, sqlite3_stmt **st, err_t *e)
 {
-    if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return db_fail(r, e, "reading the results");
-    }
-    return 0;
+    return sql_prep(r->db, r->db_path, sql, st, e);
 }
 
 /* A column as a double, NULL as NaN (the store writes NaN as NULL). */
@@ -372,11 +429,14 @@ static int find_plots_dir(rpt *r, const char *given, err_t *e)
         if (path_join(r->plots_dir, exe, "plots", "", e) != 0)
             return ERR_INPUT;
     }
-    const char *need[PLOT_COUNT + 1];
-    for (int p = 0; p < PLOT_COUNT; p++)
-        need[p] = plot_info[p].name;
-    need[PLOT_COUNT] = "style";
-    for (int p = 0; p <= PLOT_COUNT; p++) {
+    /* the scripts this page draws: a results database's, the plan's */
+    const char *need[PLOT_ALL + 1];
+    int n_need = 0;
+    for (int p = 0; p < PLOT_ALL; p++)
+        if (p < PLOT_COUNT ? r->db_path != NULL : r->plan.path != NULL)
+            need[n_need++] = plot_info[p].name;
+    need[n_need++] = "style";
+    for (int p = 0; p < n_need; p++) {
         char path[PATH_MAX];
         if (path_join(path, r->plots_dir, need[p], ".gp", e) != 0)
             return ERR_INPUT;
@@ -1149,6 +1209,471 @@ fail:
     return rc;
 }
 
+/* ---- the plan section ----------------------------------------------- */
+
+/* "Atlas 800I A2 x 2 nodes, moge, EP8 attention-DP16": as moesim plan
+ * names a candidate (sim/plan.c). */
+static char *plan_label(const plan_row *w)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&s, &n);
+    if (!f)
+        return NULL;
+    fprintf(f, "%s x %d node%s, %s, EP%d attention-DP%d", w->node_name,
+            w->nodes, w->nodes == 1 ? "" : "s", w->policy, w->ep_size,
+            w->attn_dp_size);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int plan_is(const rpt *r, const char *target)
+{
+    return strcmp(r->plan.target, target) == 0;
+}
+
+/* "TPOT", "TTFT" or "training time". */
+static const char *plan_latency_name(const rpt *r)
+{
+    return plan_is(r, "decode")    ? "TPOT"
+           : plan_is(r, "prefill") ? "TTFT"
+                                   : "training time";
+}
+
+/* A latency in its unit: "34.28 ms" or "12.50 days". */
+static const char *plan_latency_text(const rpt *r, char *buf, size_t n,
+                                     double x)
+{
+    snprintf(buf, n, "%.2f %s", x, plan_is(r, "train") ? "days" : "ms");
+    return buf;
+}
+#define LAT(r, x) plan_latency_text((r), (char[NUM_MAX]){0}, NUM_MAX, (x))
+
+/* The cost of rank_by as read: "8 devices", "5.6 kW", "12.00 USD/h". */
+static const char *plan_cost_text(const rpt *r, char *buf, size_t n,
+                                  double cost)
+{
+    char v[NUM_MAX];
+    if (isnan(cost))
+        snprintf(buf, n, "unknown cost");
+    else if (strcmp(r->plan.rank_by, "power") == 0)
+        snprintf(buf, n, "%s kW", fmt_sig(v, sizeof v, cost * 1e-3, 3));
+    else if (strcmp(r->plan.rank_by, "price") == 0)
+        snprintf(buf, n, "%.2f USD/h", cost);
+    else
+        snprintf(buf, n, "%.0f device%s", cost, cost == 1 ? "" : "s");
+    return buf;
+}
+#define COST(r, x) plan_cost_text((r), (char[NUM_MAX]){0}, NUM_MAX, (x))
+
+/* Opens the plan database read-only in one read transaction and checks
+ * that it holds the plan tables: a results database or any other file is
+ * ERR_INPUT with what was expected. */
+static int plan_open(rpt *r, err_t *e)
+{
+    rpt_plan *pl = &r->plan;
+    sqlite3_stmt *st = NULL;
+    int rc, tables = 0;
+    if (sqlite3_open_v2(pl->path, &pl->db, SQLITE_OPEN_READONLY, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(pl->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return sql_fail(pl->db, pl->path, "cannot open the plan database",
+                        e);
+    int prc = sqlite3_prepare_v2(pl->db,
+                                 "SELECT count(*) FROM sqlite_master WHERE "
+                                 "type = 'table' AND name IN "
+                                 "('plan_meta', 'plan_candidate')",
+                                 -1, &st, NULL);
+    if (prc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        tables = sqlite3_column_int(st, 0);
+    else if (sqlite3_errcode(pl->db) != SQLITE_NOTADB) {
+        rc = sql_fail(pl->db, pl->path, "reading the plan", e);
+        goto fail;
+    }
+    rc = 0;
+    if (tables != 2)
+        rc = err_set(e, ERR_INPUT,
+                     "%s: not a moesim plan database (no plan_meta and "
+                     "plan_candidate tables); expected the file moesim plan "
+                     "-o wrote",
+                     pl->path);
+fail:
+    (void)sqlite3_finalize(st);
+    return rc;
+}
+
+/* The latest plan's settings and counts. */
+static int plan_read_meta(rpt *r, err_t *e)
+{
+    rpt_plan *pl = &r->plan;
+    sqlite3_stmt *st = NULL;
+    int rc = sql_prep(pl->db, pl->path,
+                      "SELECT plan_id, scenario_name, model_name, target,"
+                      " rank_by, coalesce(created_at, ''),"
+                      " coalesce(output_tokens_per_s, input_tokens_per_s),"
+                      " train_tokens, tpot_s_max, ttft_s_max, train_days_max"
+                      " FROM plan_meta ORDER BY plan_id DESC LIMIT 1",
+                      &st, e);
+    if (rc != 0)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = err_set(e, ERR_INPUT,
+                     "%s: the plan tables hold no plan; expected a database "
+                     "that moesim plan has written",
+                     pl->path);
+        goto fail;
+    }
+    if (step != SQLITE_ROW) {
+        rc = sql_fail(pl->db, pl->path, "reading the plan", e);
+        goto fail;
+    }
+    pl->plan_id = sqlite3_column_int64(st, 0);
+    pl->name = dup_str(col_text(st, 1));
+    pl->model = dup_str(col_text(st, 2));
+    pl->target = dup_str(col_text(st, 3));
+    pl->rank_by = dup_str(col_text(st, 4));
+    pl->created_at = dup_str(col_text(st, 5));
+    if (!pl->name || !pl->model || !pl->target || !pl->rank_by ||
+        !pl->created_at) {
+        rc = nomem(e);
+        goto fail;
+    }
+    pl->tokens_per_s = col_num(st, 6);
+    pl->train_tokens = col_num(st, 7);
+    pl->limit = plan_is(r, "decode")    ? col_num(st, 8) * 1e3
+                : plan_is(r, "prefill") ? col_num(st, 9) * 1e3
+                                        : col_num(st, 10);
+    (void)sqlite3_finalize(st);
+    rc = sql_prep(pl->db, pl->path,
+                  "SELECT count(*), coalesce(sum(feasible), 0),"
+                  " coalesce(sum(status = 'invalid'), 0)"
+                  " FROM plan_candidate WHERE plan_id = ?",
+                  &st, e);
+    if (rc != 0)
+        return rc;
+    (void)sqlite3_bind_int64(st, 1, pl->plan_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = sql_fail(pl->db, pl->path, "reading the candidates", e);
+        goto fail;
+    }
+    pl->candidates = sqlite3_column_int(st, 0);
+    pl->feasible = sqlite3_column_int(st, 1);
+    pl->invalid = sqlite3_column_int(st, 2);
+fail:
+    (void)sqlite3_finalize(st);
+    return rc;
+}
+
+/* The feasible candidates, by rank (then enumeration index). */
+static int plan_read_rows(rpt *r, err_t *e)
+{
+    rpt_plan *pl = &r->plan;
+    sqlite3_stmt *st = NULL;
+    const char *cost = strcmp(pl->rank_by, "power") == 0   ? "power_w"
+                       : strcmp(pl->rank_by, "price") == 0 ? "price_per_hour_usd"
+                                                           : "devices_total";
+    const char *lat = plan_is(r, "decode")    ? "tpot_s * 1e3"
+                      : plan_is(r, "prefill") ? "ttft_s * 1e3"
+                                              : "train_days";
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT node_name, device_name, policy, nodes, devices, ep_size,"
+             " attn_dp_size, coalesce(batch_per_device, 0),"
+             " coalesce(replicas, 0), coalesce(devices_total, 0), pareto,"
+             " coalesce(rank, 0), tokens_per_s_per_device,"
+             " tokens_per_s_total, %s, %s, power_w, price_per_hour_usd"
+             " FROM plan_candidate WHERE plan_id = ? AND feasible = 1"
+             " ORDER BY rank IS NULL, rank, candidate",
+             lat, cost);
+    if (pl->feasible <= 0)
+        return 0;
+    pl->rows = calloc((size_t)pl->feasible, sizeof *pl->rows);
+    if (!pl->rows)
+        return nomem(e);
+    int rc = sql_prep(pl->db, pl->path, sql, &st, e);
+    if (rc != 0)
+        return rc;
+    (void)sqlite3_bind_int64(st, 1, pl->plan_id);
+    int step = SQLITE_DONE;
+    while (pl->n_rows < pl->feasible &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        plan_row *w = &pl->rows[pl->n_rows++];
+        w->node_name = dup_str(col_text(st, 0));
+        w->device_name = dup_str(col_text(st, 1));
+        w->policy = dup_str(col_text(st, 2));
+        if (!w->node_name || !w->device_name || !w->policy) {
+            rc = nomem(e);
+            goto fail;
+        }
+        w->nodes = sqlite3_column_int(st, 3);
+        w->devices = sqlite3_column_int(st, 4);
+        w->ep_size = sqlite3_column_int(st, 5);
+        w->attn_dp_size = sqlite3_column_int(st, 6);
+        w->batch_per_device = sqlite3_column_int(st, 7);
+        w->replicas = sqlite3_column_int(st, 8);
+        w->devices_total = sqlite3_column_int(st, 9);
+        w->pareto = sqlite3_column_int(st, 10);
+        w->rank = sqlite3_column_int(st, 11);
+        w->tokens_per_s_per_device = col_num(st, 12);
+        w->tokens_per_s_total = col_num(st, 13);
+        w->latency = col_num(st, 14);
+        w->cost = col_num(st, 15);
+        w->power_w = col_num(st, 16);
+        w->price_per_hour_usd = col_num(st, 17);
+        if (!(w->label = plan_label(w))) {
+            rc = nomem(e);
+            goto fail;
+        }
+    }
+    if (pl->n_rows < pl->feasible && step != SQLITE_DONE)
+        rc = sql_fail(pl->db, pl->path, "reading the candidates", e);
+fail:
+    (void)sqlite3_finalize(st);
+    return rc;
+}
+
+/* Data: one row per feasible candidate (devices, tokens/s per device,
+ * series), the series being the policies with a feasible candidate in
+ * order of their first. Finding: the policy whose best candidate has the
+ * most tokens/s per device (ties: fewer devices, then rank) against the
+ * runner-up policy's best. */
+static int plot_plan_throughput(rpt *r, err_t *e)
+{
+    const rpt_plan *pl = &r->plan;
+    const int p = PLOT_PLAN_THROUGHPUT;
+    char *out = r->finding[p];
+    char *vars = NULL;
+    size_t vars_len = 0;
+    FILE *f = NULL, *gv = NULL;
+    int *series = NULL; /* per row: its series, 0-based */
+    int *best = NULL;   /* per series: its row with the most tokens/s */
+    int n = 0, rc = 0, xmin = 0, xmax = 0;
+    double ymax = 0;
+
+    series = calloc((size_t)pl->n_rows + 1, sizeof *series);
+    best = calloc((size_t)pl->n_rows + 1, sizeof *best);
+    if (!series || !best) {
+        rc = nomem(e);
+        goto fail;
+    }
+    /* series k is the policy of best[k], its best row so far */
+    for (int i = 0; i < pl->n_rows; i++) {
+        const plan_row *w = &pl->rows[i];
+        int k = 0;
+        while (k < n && strcmp(pl->rows[best[k]].policy, w->policy) != 0)
+            k++;
+        if (k == n)
+            best[n++] = i;
+        series[i] = k;
+        const plan_row *b = &pl->rows[best[k]];
+        if (w->tokens_per_s_per_device > b->tokens_per_s_per_device ||
+            (w->tokens_per_s_per_device == b->tokens_per_s_per_device &&
+             w->devices < b->devices))
+            best[k] = i;
+        if (i == 0 || w->devices < xmin)
+            xmin = w->devices;
+        if (w->devices > xmax)
+            xmax = w->devices;
+        if (w->tokens_per_s_per_device > ymax)
+            ymax = w->tokens_per_s_per_device;
+    }
+    if ((rc = data_open(r, p, &f, e)) != 0)
+        goto fail;
+    for (int i = 0; i < pl->n_rows; i++) {
+        fprintf(f, "%d\t", pl->rows[i].devices);
+        gnuplot_number(f, pl->rows[i].tokens_per_s_per_device);
+        fprintf(f, "\t%d\n", series[i] + 1);
+    }
+    rc = data_close(p, f, e);
+    f = NULL;
+    if (rc != 0)
+        goto fail;
+
+    int top = -1, next = -1; /* series */
+    for (int k = 0; k < n; k++) {
+        double y = pl->rows[best[k]].tokens_per_s_per_device;
+        if (top < 0 || y > pl->rows[best[top]].tokens_per_s_per_device) {
+            next = top;
+            top = k;
+        } else if (next < 0 ||
+                   y > pl->rows[best[next]].tokens_per_s_per_device) {
+            next = k;
+        }
+    }
+    if (top < 0) {
+        add(out, "No candidate is feasible, so there is no throughput to "
+                 "compare.");
+    } else {
+        const plan_row *t = &pl->rows[best[top]];
+        add(out, "%s reaches %s tokens/s per device at %d devices (%s)",
+            t->policy, SIG(t->tokens_per_s_per_device, 4), t->devices,
+            t->node_name);
+        if (next >= 0) {
+            const plan_row *u = &pl->rows[best[next]];
+            add(out, ", %.2fx %s's best (%s at %d devices, %s)",
+                t->tokens_per_s_per_device / u->tokens_per_s_per_device,
+                u->policy, SIG(u->tokens_per_s_per_device, 4), u->devices,
+                u->node_name);
+        }
+        add(out, ".");
+    }
+
+    if (!(gv = open_memstream(&vars, &vars_len))) {
+        rc = nomem(e);
+        goto fail;
+    }
+    fprintf(gv, "n=%d; ", n);
+    for (int k = 0; k < n; k++) {
+        char var[32];
+        snprintf(var, sizeof var, "policy%d", k + 1);
+        gnuplot_string(gv, var, pl->rows[best[k]].policy);
+    }
+    fprintf(gv, "xmin=%d; xmax=%d; logx=%d; nodata=%d; ymax=", xmin, xmax,
+            xmin > 0 && xmax >= 4 * xmin, n == 0);
+    gnuplot_number(gv, ymax);
+    fputs("; ", gv);
+    rc = draw_with(r, p, gv, &vars, e);
+fail:
+    if (f)
+        fclose(f);
+    free(vars);
+    free(best);
+    free(series);
+    return rc;
+}
+
+/* Orders front rows (pointers into one array) by latency, then cost,
+ * then rank order: the step line's order, total since qsort is not
+ * stable. */
+static int pareto_cmp(const void *a, const void *b)
+{
+    const plan_row *x = *(const plan_row *const *)a;
+    const plan_row *y = *(const plan_row *const *)b;
+    if (x->latency != y->latency)
+        return x->latency < y->latency ? -1 : 1;
+    if (x->cost != y->cost)
+        return x->cost < y->cost ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Data: block 0 every feasible candidate with a known cost (latency,
+ * cost), block 1 the front (pareto = 1, as moesim plan marked it) by
+ * latency. Finding: the size of the front, its cheapest point (ties: the
+ * faster) and its fastest (ties: the cheaper). */
+static int plot_plan_pareto(rpt *r, err_t *e)
+{
+    const rpt_plan *pl = &r->plan;
+    const int p = PLOT_PLAN_PARETO;
+    char *out = r->finding[p];
+    char *vars = NULL;
+    size_t vars_len = 0;
+    FILE *f = NULL, *gv = NULL;
+    const plan_row **front = NULL;
+    int n_front = 0, drawn = 0, rc = 0;
+    double xmax = isnan(pl->limit) ? 0 : pl->limit, ymax = 0;
+
+    front = calloc((size_t)pl->n_rows + 1, sizeof *front);
+    if (!front)
+        return nomem(e);
+    if ((rc = data_open(r, p, &f, e)) != 0)
+        goto fail;
+    for (int i = 0; i < pl->n_rows; i++) {
+        const plan_row *w = &pl->rows[i];
+        if (isnan(w->cost) || isnan(w->latency))
+            continue;
+        gnuplot_number(f, w->latency);
+        fputc('\t', f);
+        gnuplot_number(f, w->cost);
+        fputc('\n', f);
+        drawn++;
+        xmax = w->latency > xmax ? w->latency : xmax;
+        ymax = w->cost > ymax ? w->cost : ymax;
+        if (w->pareto)
+            front[n_front++] = w;
+    }
+    qsort(front, (size_t)n_front, sizeof *front, pareto_cmp);
+    fputs("\n\n", f);
+    for (int k = 0; k < n_front; k++) {
+        gnuplot_number(f, front[k]->latency);
+        fputc('\t', f);
+        gnuplot_number(f, front[k]->cost);
+        fputc('\n', f);
+    }
+    if (n_front == 0) /* an empty block would end the file early */
+        fputs("NaN\tNaN\n", f);
+    rc = data_close(p, f, e);
+    f = NULL;
+    if (rc != 0)
+        goto fail;
+
+    const char *axis = strcmp(pl->rank_by, "power") == 0   ? "power"
+                       : strcmp(pl->rank_by, "price") == 0 ? "price"
+                                                           : "devices";
+    if (pl->n_rows == 0) {
+        add(out, "No candidate is feasible, so there is no front.");
+    } else if (n_front == 0) {
+        add(out, "No feasible candidate has a known %s (the hardware files "
+                 "do not say), so there is no front.",
+            axis);
+    } else {
+        const plan_row *fast = front[0], *cheap = fast;
+        for (int k = 1; k < n_front; k++) {
+            const plan_row *w = front[k];
+            if (w->cost < cheap->cost ||
+                (w->cost == cheap->cost && w->latency < cheap->latency))
+                cheap = w;
+        }
+        add(out, "%d candidate%s on the Pareto front of %s against %s",
+            n_front, n_front == 1 ? " is" : "s are", axis,
+            plan_latency_name(r));
+        if (cheap == fast)
+            add(out, ": %s, both the cheapest and the fastest, with %s at "
+                     "%s",
+                cheap->label, COST(r, cheap->cost), LAT(r, cheap->latency));
+        else
+            add(out, "; the cheapest meeting the limit is %s, with %s at "
+                     "%s; the fastest, %s, takes %s at %s",
+                cheap->label, COST(r, cheap->cost), LAT(r, cheap->latency),
+                fast->label, COST(r, fast->cost), LAT(r, fast->latency));
+        if (!isnan(pl->limit))
+            add(out, " (limit %s)", LAT(r, pl->limit));
+        add(out, ".");
+    }
+
+    if (!(gv = open_memstream(&vars, &vars_len))) {
+        rc = nomem(e);
+        goto fail;
+    }
+    char label[64];
+    snprintf(label, sizeof label, "%s (%s)",
+             plan_is(r, "train") ? "training time" : plan_latency_name(r),
+             plan_is(r, "train") ? "days" : "ms");
+    gnuplot_string(gv, "xlabel", label);
+    gnuplot_string(gv, "ylabel",
+                   strcmp(axis, "power") == 0   ? "power, all replicas (W)"
+                   : strcmp(axis, "price") == 0 ? "price, all replicas (USD/h)"
+                                                : "devices, all replicas");
+    fprintf(gv, "nodata=%d; limit=", drawn == 0);
+    gnuplot_number(gv, pl->limit);
+    fputs("; xmax=", gv);
+    gnuplot_number(gv, xmax);
+    fputs("; ymax=", gv);
+    gnuplot_number(gv, ymax);
+    fputs("; ", gv);
+    rc = draw_with(r, p, gv, &vars, e);
+fail:
+    if (f)
+        fclose(f);
+    free(vars);
+    free(front);
+    return rc;
+}
+
 /* ---- the page ------------------------------------------------------- */
 
 static const char css[] =
@@ -1364,17 +1889,24 @@ static void write_comparison(const rpt *r, FILE *f)
     fputs("</table>\n</section>\n", f);
 }
 
-static void write_plot(const rpt *r, FILE *f, int p)
+/* Plot p's finding and figure with its caption. */
+static void write_figure(const rpt *r, FILE *f, int p)
 {
-    fprintf(f, "<section id=\"%s\">\n<h2>%d. ", plot_info[p].name, p + 3);
-    html(f, plot_info[p].heading);
-    fputs("</h2>\n<p class=\"finding\">", f);
+    fputs("<p class=\"finding\">", f);
     html(f, r->finding[p]);
     fputs("</p>\n<figure>\n", f);
     fputs(r->svg[p], f);
     fputs("\n<figcaption>", f);
     html(f, plot_info[p].intro);
     fputs("</figcaption>\n</figure>\n", f);
+}
+
+static void write_plot(const rpt *r, FILE *f, int p)
+{
+    fprintf(f, "<section id=\"%s\">\n<h2>%d. ", plot_info[p].name, p + 3);
+    html(f, plot_info[p].heading);
+    fputs("</h2>\n", f);
+    write_figure(r, f, p);
     if (p == PLOT_LINKS && r->n_active > 0) {
         int ranks = 0;
         for (int a = 0; a < r->n_active; a++)
@@ -1410,8 +1942,157 @@ static void write_plot(const rpt *r, FILE *f, int p)
     fputs("</section>\n", f);
 }
 
+/* "35% (27070 vs 20000 tokens/s)": how far x beats the bound, as moesim
+ * plan prints it (above a minimum, below a limit). */
+static void margin_row(FILE *f, const char *key, double x, double bound,
+                       int above, const char *unit, int decimals)
+{
+    char v[160];
+    double m = above ? (x - bound) / bound : (bound - x) / bound;
+    snprintf(v, sizeof v, "%.0f%% (%.*f vs %s %.*f %s)", 100 * m, decimals,
+             x, above ? "target" : "limit", decimals, bound, unit);
+    kv_row(f, key, v);
+}
+
+/* The plan section: settings, counts and the recommendation, then the two
+ * plots; number: its place among the page's sections. */
+static void write_plan(const rpt *r, FILE *f, int number)
+{
+    const rpt_plan *pl = &r->plan;
+    char v[512];
+    fprintf(f, "<section id=\"plan\">\n<h2>%d. Capacity plan</h2>\n<p>",
+            number);
+    snprintf(v, sizeof v, "Plan %lld of ", pl->plan_id);
+    html(f, v);
+    fputs("<code>", f);
+    html(f, pl->path);
+    fputs("</code>: ", f);
+    html(f, pl->name);
+    fputs(" (", f);
+    html(f, pl->model);
+    fputs("), written by moesim plan", f);
+    if (*pl->created_at) {
+        fputs(" at ", f);
+        html(f, pl->created_at);
+    }
+    fputs(". Feasible candidates are ranked by ", f);
+    html(f, pl->rank_by);
+    fputs(", ties broken as sim/PLAN.md describes (which also has the "
+          "search and the sizing).</p>\n<table class=\"kv\">\n",
+          f);
+
+    if (plan_is(r, "train"))
+        snprintf(v, sizeof v, "train: %.4g tokens", pl->train_tokens);
+    else
+        snprintf(v, sizeof v, "%s: %.0f %s tokens/s, the whole deployment",
+                 pl->target, pl->tokens_per_s,
+                 plan_is(r, "decode") ? "output" : "input");
+    kv_row(f, "target", v);
+    snprintf(v, sizeof v, "%s \xe2\x89\xa4 %s", plan_latency_name(r),
+             LAT(r, pl->limit));
+    kv_row(f, "limit", v);
+    snprintf(v, sizeof v, "%d", pl->feasible);
+    kv_row(f, "feasible candidates", v);
+    snprintf(v, sizeof v, "%d", pl->candidates - pl->feasible - pl->invalid);
+    kv_row(f, "infeasible candidates (simulated)", v);
+    snprintf(v, sizeof v, "%d (break a scenario rule, not simulated)",
+             pl->invalid);
+    kv_row(f, "invalid layouts", v);
+
+    const plan_row *w = pl->n_rows > 0 && pl->rows[0].rank == 1
+                            ? &pl->rows[0]
+                            : NULL;
+    if (!w) {
+        kv_row(f, "recommendation", "none: no candidate meets the target");
+    } else {
+        kv_row(f, "recommendation", w->label);
+        kv_row(f, "node", w->node_name);
+        snprintf(v, sizeof v, "%d per instance", w->nodes);
+        kv_row(f, "nodes", v);
+        kv_row(f, "policy", w->policy);
+        snprintf(v, sizeof v, "EP%d, attention-DP%d", w->ep_size,
+                 w->attn_dp_size);
+        kv_row(f, "layout", v);
+        snprintf(v, sizeof v, "%d sequences per device", w->batch_per_device);
+        kv_row(f, "batch", v);
+        if (plan_is(r, "train"))
+            snprintf(v, sizeof v, "%d x %s", w->devices_total,
+                     w->device_name);
+        else
+            snprintf(v, sizeof v, "%d x %s (%d replica%s of %d)",
+                     w->devices_total, w->device_name, w->replicas,
+                     w->replicas == 1 ? "" : "s", w->devices);
+        kv_row(f, "devices", v);
+        if (isnan(w->power_w))
+            kv_row(f, "power", "unknown (the hardware files do not say)");
+        else {
+            snprintf(v, sizeof v, "%s kW", SIG(w->power_w * 1e-3, 3));
+            kv_row(f, "power", v);
+        }
+        if (!isnan(w->price_per_hour_usd)) {
+            snprintf(v, sizeof v, "%.2f USD/h", w->price_per_hour_usd);
+            kv_row(f, "price", v);
+        }
+        if (!plan_is(r, "train"))
+            margin_row(f, "throughput margin", w->tokens_per_s_total,
+                       pl->tokens_per_s, 1, "tokens/s", 0);
+        snprintf(v, sizeof v, "%s margin", plan_latency_name(r));
+        margin_row(f, v, w->latency, pl->limit, 0,
+                   plan_is(r, "train") ? "days" : "ms", 2);
+    }
+    fputs("</table>\n", f);
+    for (int p = PLOT_COUNT; p < PLOT_ALL; p++) {
+        fprintf(f, "<h3 id=\"%s\">", plot_info[p].name);
+        html(f, plot_info[p].heading);
+        fputs("</h3>\n", f);
+        write_figure(r, f, p);
+    }
+    fputs("</section>\n", f);
+}
+
+/* The findings list: each plot drawn, linked to it. */
+static void write_findings(const rpt *r, FILE *f)
+{
+    fputs("<section id=\"findings\">\n<h2>Findings</h2>\n"
+          "<ul class=\"findings\">\n",
+          f);
+    for (int p = 0; p < PLOT_ALL; p++) {
+        if (p < PLOT_COUNT ? !r->db_path : !r->plan.path)
+            continue;
+        fprintf(f, "<li><a href=\"#%s\">", plot_info[p].name);
+        html(f, plot_info[p].heading);
+        fputs("</a>: ", f);
+        html(f, r->finding[p]);
+        fputs("</li>\n", f);
+    }
+    fputs("</ul>\n</section>\n", f);
+}
+
+/* A page of the plan alone (no results database). */
+static void write_plan_page(const rpt *r, FILE *f)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+          "<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, "
+          "initial-scale=1\">\n<title>moesim report: ",
+          f);
+    html(f, r->plan.name);
+    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n", css);
+    fputs("<h1>Capacity plan: ", f);
+    html(f, r->plan.name);
+    fputs("</h1>\n", f);
+    write_findings(r, f);
+    write_plan(r, f, 1);
+    fputs(load_script, f);
+    fputs("</body>\n</html>\n", f);
+}
+
 static int write_page(rpt *r, FILE *f, err_t *e)
 {
+    if (!r->db_path) {
+        write_plan_page(r, f);
+        return 0;
+    }
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
           "<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, "
@@ -1436,23 +2117,16 @@ static int write_page(rpt *r, FILE *f, err_t *e)
     html(f, r->version);
     fputs(" at ", f);
     html(f, r->created_at);
-    fputs("</p>\n<section id=\"findings\">\n<h2>Findings</h2>\n"
-          "<ul class=\"findings\">\n",
-          f);
-    for (int p = 0; p < PLOT_COUNT; p++) {
-        fprintf(f, "<li><a href=\"#%s\">", plot_info[p].name);
-        html(f, plot_info[p].heading);
-        fputs("</a>: ", f);
-        html(f, r->finding[p]);
-        fputs("</li>\n", f);
-    }
-    fputs("</ul>\n</section>\n", f);
+    fputs("</p>\n", f);
+    write_findings(r, f);
     int rc = write_summary(r, f, e);
     if (rc != 0)
         return rc;
     write_comparison(r, f);
     for (int p = 0; p < PLOT_COUNT; p++)
         write_plot(r, f, p);
+    if (r->plan.path)
+        write_plan(r, f, PLOT_COUNT + 3);
     fputs(load_script, f);
     fputs("</body>\n</html>\n", f);
     return 0;
@@ -1513,44 +2187,70 @@ fail:
 int report_write(const char *db_path, const char *html_path,
                  const report_options *opt, err_t *e)
 {
-    static const report_options defaults = {NULL, NULL, NULL};
-    int (*const plots[PLOT_COUNT])(rpt *, err_t *) = {
-        plot_imbalance, plot_heatmap, plot_time, plot_throughput,
-        plot_links};
+    static const report_options defaults = {NULL, NULL, NULL, NULL};
+    int (*const plots[PLOT_ALL])(rpt *, err_t *) = {
+        plot_imbalance, plot_heatmap,         plot_time,       plot_throughput,
+        plot_links,     plot_plan_throughput, plot_plan_pareto};
     rpt *r = NULL;
     int rc = 0;
 
     if (!opt)
         opt = &defaults;
-    if (!db_path || !html_path)
+    if ((!db_path && !opt->plan_db) || !html_path)
         return err_set(e, ERR_INPUT,
-                       "report: expected a results database and an output "
-                       "path");
+                       "report: expected a results database or a plan "
+                       "database, and an output path");
     if (!(r = calloc(1, sizeof *r)))
         return nomem(e);
     r->db_path = db_path;
+    r->plan.path = opt->plan_db;
 
-    if ((rc = compare_load(&r->cmp, db_path, opt->baseline, e)) != 0 ||
-        (rc = pick_active(r, e)) != 0 ||
-        (rc = find_plots_dir(r, opt->plots_dir, e)) != 0 ||
-        (rc = db_open(r, e)) != 0 || (rc = read_scenario(r, e)) != 0 ||
-        (rc = gnuplot_open(&r->gp, opt->gnuplot ? opt->gnuplot : "gnuplot",
+    if (db_path &&
+        ((rc = compare_load(&r->cmp, db_path, opt->baseline, e)) != 0 ||
+         (rc = pick_active(r, e)) != 0))
+        goto fail;
+    if (opt->plan_db &&
+        ((rc = plan_open(r, e)) != 0 || (rc = plan_read_meta(r, e)) != 0 ||
+         (rc = plan_read_rows(r, e)) != 0))
+        goto fail;
+    if ((rc = find_plots_dir(r, opt->plots_dir, e)) != 0)
+        goto fail;
+    if (db_path && ((rc = db_open(r, e)) != 0 ||
+                    (rc = read_scenario(r, e)) != 0))
+        goto fail;
+    if ((rc = gnuplot_open(&r->gp, opt->gnuplot ? opt->gnuplot : "gnuplot",
                            r->plots_dir, e)) != 0)
         goto fail;
-    for (int p = 0; p < PLOT_COUNT; p++)
-        if ((rc = plots[p](r, e)) != 0)
+    for (int p = 0; p < PLOT_ALL; p++)
+        if ((p < PLOT_COUNT ? db_path != NULL : opt->plan_db != NULL) &&
+            (rc = plots[p](r, e)) != 0)
             goto fail;
     rc = write_atomically(r, html_path, e);
 fail:
     gnuplot_close(r->gp);
     if (r->db)
         (void)sqlite3_close(r->db); /* ends the read transaction */
+    if (r->plan.db)
+        (void)sqlite3_close(r->plan.db);
+    for (int i = 0; r->plan.rows && i < r->plan.n_rows; i++) {
+        plan_row *w = &r->plan.rows[i];
+        free(w->label);
+        free(w->policy);
+        free(w->device_name);
+        free(w->node_name);
+    }
+    free(r->plan.rows);
+    free(r->plan.created_at);
+    free(r->plan.rank_by);
+    free(r->plan.target);
+    free(r->plan.model);
+    free(r->plan.name);
     for (int a = 0; r->links && r->n_links && a < r->n_active; a++)
         for (int k = 0; k < r->n_links[a]; k++)
             free(r->links[a][k].name);
     free(r->links);
     free(r->n_links);
-    for (int p = 0; p < PLOT_COUNT; p++)
+    for (int p = 0; p < PLOT_ALL; p++)
         free(r->svg[p]);
     ini_destroy(r->ini);
     free(r->created_at);

@@ -436,11 +436,14 @@ out:
 
 static int cmd_report(int argc, char **argv)
 {
-    const char *db = NULL, *out = NULL, *baseline = NULL;
+    const char *db = NULL, *out = NULL, *baseline = NULL, *plan = NULL;
     const char *plots_dir = "plots";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0) {
             if (!(out = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (strcmp(argv[i], "--plan") == 0) {
+            if (!(plan = opt_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(argv[i], "--baseline") == 0) {
             if (!(baseline = opt_value(argc, argv, &i)))
@@ -455,14 +458,14 @@ static int cmd_report(int argc, char **argv)
             db = argv[i];
         }
     }
-    if (!db || !out) {
-        fprintf(stderr, "moesim report: expected DB -o FILE.html; see moesim "
-                        "report --help\n");
+    if ((!db && !plan) || !out) {
+        fprintf(stderr, "moesim report: expected DB and/or --plan PLAN_DB, "
+                        "and -o FILE.html; see moesim report --help\n");
         return 2;
     }
     err_t e;
     err_clear(&e);
-    report_options o = {plots_dir, baseline, NULL};
+    report_options o = {plots_dir, baseline, NULL, plan};
     if (report_write(db, out, &o, &e) != 0)
         return report(&e);
     printf("report: %s\n", out);
@@ -780,13 +783,22 @@ static const command commands[] = {
      "(default: one per CPU). Infeasible candidates say why.\n"
      "Example: moesim plan scenarios/plan-pangu-decode.ini\n"},
     {"report", cmd_report,
-     "moesim report DB -o FILE.html [--baseline POLICY] [--plots-dir DIR]",
+     "moesim report DB -o FILE.html [--plan PLAN_DB] [--baseline POLICY] "
+     "[--plots-dir DIR]\n"
+     "  moesim report --plan PLAN_DB -o FILE.html",
      "Writes one self-contained HTML page (plots inline as SVG, nothing\n"
      "fetched): the scenario and hardware, the comparison table, and five\n"
      "plots drawn by gnuplot from plots/*.gp (Imbalance Score per layer,\n"
      "device-by-step load heat map, time breakdown, tokens/s per device,\n"
      "busiest links), each with a finding computed from the data.\n"
-     "Example: moesim report results/default.db -o default.html\n"},
+     "--plan adds a section on the latest plan of a moesim plan database:\n"
+     "target, limit, the recommendation with its margins, the candidate\n"
+     "counts, tokens/s per device against devices per policy, and cost\n"
+     "against latency with the Pareto front. Without DB the page holds\n"
+     "the plan section only.\n"
+     "Example: moesim report results/default.db -o default.html\n"
+     "         moesim report --plan results/plan-pangu-decode-plan.db "
+     "-o plan.html\n"},
     {"trace", cmd_trace,
      "moesim trace SCENARIO --policy NAME -o FILE [--seed N]\n"
      "  moesim trace --stats FILE\n"
