@@ -17,10 +17,21 @@
  *    Elsewhere (clang, non-glibc) plain expf is used: slower, same choices
  *    up to last-ulp differences.
  *  - Group top-2 scores are lane-wise compare-and-select, not a branchy
- *    scan (which mispredicted on every new maximum).
+ *    scan (which mispredicted on every new maximum). With GCC and 8
+ *    groups (V3), group_keep_x8 folds the 8 groups together, ranks them
+ *    and takes the threshold without leaving vector registers (a scalar
+ *    store read back by a vector load stalls store-to-load forwarding).
  *  - Top-k never sorts and rarely branches: a threshold that k experts are
- *    known to reach cuts the candidates to about a dozen, listed by a
- *    branch-free pass, then ranked by counting (see "selection").
+ *    known to reach cuts the candidates to about a dozen, found as the set
+ *    bits of vector compares (a per-element list cost a third of the
+ *    gate), then ranked by counting (see "selection").
+ *  - The V3 gate is software pipelined (route_v3_pipelined): token t+1's
+ *    vector front half runs ahead of token t's branchy selection.
+ * Measured on the 2-core EPYC (bench_router, bias +-0.01): 270-280 ns a
+ * token before these last three changes, about 240 after; the remaining
+ * cost is about 70 ns of sigmoids (libmvec expf and an exact divide), 55
+ * of group choice (a chain of dependent vector steps) and 90 of
+ * selection and weights.
  * The alternatives not taken: GSL's gsl_sort_float_largest_index is the
  * textbook partial insertion sort, but it keeps the later of two equal
  * values when it evicts ({1,1,2}, k = 2 gives {2,1}), so it cannot give
@@ -44,6 +55,7 @@
 
 #define LANES 16      /* floats per vector-kernel block: one AVX-512 register */
 #define GROUP_LANES 8 /* lanes of the per-group top-2 scan */
+#define MASK_WORDS 4  /* 64-bit candidate words kept on the stack */
 #define RANK_MAX 48   /* longest list ranked by rank_count; LANES multiple */
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&      \
@@ -61,6 +73,36 @@ float router_vexpf_(float x) __asm__("expf")
 #define VECTOR_KERNEL
 #endif
 
+/* Position of the lowest set bit of m != 0. */
+static inline int lowest_bit(uint32_t m)
+{
+#if defined(__GNUC__)
+    return __builtin_ctz(m);
+#else
+    int b = 0;
+    while (!(m & 1u)) {
+        m >>= 1;
+        b++;
+    }
+    return b;
+#endif
+}
+
+/* Position of the lowest set bit of m != 0. */
+static inline int lowest_bit64(uint64_t m)
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(m);
+#else
+    int b = 0;
+    while (!(m & 1u)) {
+        m >>= 1;
+        b++;
+    }
+    return b;
+#endif
+}
+
 struct router_out {
     int max_tokens, max_slots, max_experts;
     int n_tokens, n_slots, n_experts, n_dropped;
@@ -73,12 +115,16 @@ struct router_out {
     /* scratch, contents meaningless between calls */
     float *score;     /* padded row: p or s of the current token */
     float *key;       /* padded row: biased or noisy selection key */
+    float *score2;    /* padded rows: the next token's s and key (v3) */
+    float *key2;
     float *zpad;      /* padded row: logits copied when N % LANES != 0 */
     float *bias;      /* padded row: the batch's v3 bias, zeros if none */
     float *gscore;    /* 3 * max_experts + 2 * GROUP_LANES: m1, m2, scores */
     float *lane1;     /* max_experts + GROUP_LANES: per-lane group top 2 */
     float *lane2;
-    int32_t *cand;    /* max_experts + 1: positions at or above theta */
+    int32_t *cand;    /* max_experts + LANES: positions >= theta, padded */
+    uint32_t *mask;   /* max_experts / 32 + 4: key >= theta, by bits */
+    int32_t *mask_base; /* max_experts / 32 + 4: first position of a mask */
     float *rank_v;    /* RANK_MAX + LANES: values being ranked, padded */
     int32_t *glist;   /* max_experts: kept group ids */
     int *rank;        /* RANK_MAX: ranks (entries past n are junk) */
@@ -352,12 +398,16 @@ int router_out_create(int max_tokens, int max_slots, int max_experts,
         !(o->load = calloc(N, sizeof *o->load)) ||
         !(o->score = calloc(pad, sizeof *o->score)) ||
         !(o->key = calloc(pad, sizeof *o->key)) ||
+        !(o->score2 = calloc(pad, sizeof *o->score2)) ||
+        !(o->key2 = calloc(pad, sizeof *o->key2)) ||
         !(o->zpad = calloc(pad, sizeof *o->zpad)) ||
         !(o->bias = calloc(pad, sizeof *o->bias)) ||
         !(o->gscore = calloc(3 * N + 2 * GROUP_LANES, sizeof *o->gscore)) ||
         !(o->lane1 = calloc(N + GROUP_LANES, sizeof *o->lane1)) ||
         !(o->lane2 = calloc(N + GROUP_LANES, sizeof *o->lane2)) ||
-        !(o->cand = calloc(N + 1, sizeof *o->cand)) ||
+        !(o->cand = calloc(N + LANES, sizeof *o->cand)) ||
+        !(o->mask = calloc(N / 32 + 4, sizeof *o->mask)) ||
+        !(o->mask_base = calloc(N / 32 + 4, sizeof *o->mask_base)) ||
         !(o->rank_v = calloc(RANK_MAX + LANES, sizeof *o->rank_v)) ||
         !(o->glist = calloc(N, sizeof *o->glist)) ||
         !(o->rank = calloc(RANK_MAX, sizeof *o->rank)) ||
@@ -400,12 +450,16 @@ void router_out_destroy(router_out *o)
     free(o->rank);
     free(o->glist);
     free(o->rank_v);
+    free(o->mask_base);
+    free(o->mask);
     free(o->cand);
     free(o->lane2);
     free(o->lane1);
     free(o->gscore);
     free(o->bias);
     free(o->zpad);
+    free(o->key2);
+    free(o->score2);
     free(o->key);
     free(o->score);
     free(o->load);
@@ -546,6 +600,29 @@ static void rank_count16(const float *restrict v, int *restrict rank)
         rank[i] = r[i];
 }
 
+/* rank_count16 fused with the placement that follows it: value v[a]
+ * (a < LANES, v padded with -inf) of rank r < k goes to bv[r], bi[r] =
+ * idx[a]; ranks past k land in the spare entry k. Keeping the ranks in
+ * registers spares a reload of each from a vector store. */
+VECTOR_KERNEL
+static void rank_place16(const float *restrict v, const int32_t *restrict idx,
+                         int k, float *restrict bv, int32_t *restrict bi)
+{
+    int r[LANES];
+    for (int i = 0; i < LANES; i++)
+        r[i] = 0;
+    for (int b = 0; b < LANES; b++) {
+        float vb = v[b];
+        for (int i = 0; i < LANES; i++)
+            r[i] += (vb > v[i]) | ((vb == v[i]) & (b < i));
+    }
+    for (int i = 0; i < LANES; i++) {
+        int ri = r[i] < k ? r[i] : k;
+        bv[ri] = v[i];
+        bi[ri] = idx[i];
+    }
+}
+
 /* Largest (m1) and second largest (m2) of each group whose size is a
  * multiple of LANES: lane-wise top 2 over the group's blocks, then the
  * LANES pairs folded in halves with top2(P u Q) = (max(p1, q1),
@@ -588,6 +665,171 @@ static void group_top2_blocks(const float *restrict key, int n_group,
     }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define HAVE_GROUP_TOP2_X8 1
+typedef float router_v16f __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t router_v16i __attribute__((vector_size(16 * sizeof(int32_t))));
+
+/* Lane-wise a > b ? a : b and a < b ? a : b, as the scalar code writes
+ * them (GCC's C has no vector ?:), so NaN and signed zeros fall the same
+ * way. */
+#define V16_GT_SEL(a, b)                                                     \
+    ((router_v16f)(((router_v16i)(a) & (router_v16i)((a) > (b))) |          \
+                   ((router_v16i)(b) & ~(router_v16i)((a) > (b)))))
+#define V16_LT_SEL(a, b)                                                     \
+    ((router_v16f)(((router_v16i)(a) & (router_v16i)((a) < (b))) |          \
+                   ((router_v16i)(b) & ~(router_v16i)((a) < (b)))))
+/* top2(P u Q) from lane pairs (p1, p2) and (q1, q2), as the fold of
+ * group_top2_blocks: (max(p1, q1), max(min(p1, q1), max(p2, q2))). */
+#define V16_TOP2(p1, p2, q1, q2, n1, n2)                                    \
+    do {                                                                     \
+        router_v16f lo_ = V16_LT_SEL(p1, q1), hi2_ = V16_GT_SEL(p2, q2);     \
+        (n1) = V16_GT_SEL(p1, q1);                                           \
+        (n2) = V16_GT_SEL(lo_, hi2_);                                        \
+    } while (0)
+
+/* lanes_after[b]: -1 in the lanes after lane b (a constant: GCC
+ * scalarizes a lane-index compare computed in place) */
+static const router_v16i lanes_after[8] = {
+    {0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1},
+};
+
+/* The group phase of grouped_select for exactly 8 groups of gsize (a
+ * multiple of 16): returns the kept groups as bits (bit g: group g ranks
+ * below topk_group) and sets *theta to the smallest kept m2. The group
+ * top 2 is group_top2_blocks' lane-wise top 2 and folds (lane i with lane
+ * i + w for w = 8, 4, 2, 1, so every comparison sees the same operands),
+ * but each fold step packs the halves of two vectors into one, so the 8
+ * groups fold in 15 vector steps instead of 32. The caller checks that
+ * exactly topk_group bits are set (NaN scores can break that). */
+VECTOR_KERNEL
+static uint32_t group_keep_x8(const float *restrict key, int gsize,
+                              int top2_sum, int topk_group,
+                              float *restrict theta)
+{
+    router_v16f a1[8], a2[8];
+    const router_v16f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                              -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                              -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                              -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    for (int g = 0; g < 8; g++) {
+        const float *kg = key + g * gsize;
+        router_v16f t1, t2 = ninf;
+        memcpy(&t1, kg, sizeof t1);
+        for (int c = 16; c < gsize; c += 16) {
+            router_v16f v;
+            memcpy(&v, kg + c, sizeof v);
+            router_v16f lo = V16_LT_SEL(v, t1);
+            t1 = V16_GT_SEL(v, t1);
+            t2 = V16_GT_SEL(lo, t2);
+        }
+        a1[g] = t1;
+        a2[g] = t2;
+    }
+    /* w = 8: lanes 0-7 of two groups against their lanes 8-15 */
+    const router_v16i p8 = {0, 1, 2, 3, 4, 5, 6, 7,
+                            16, 17, 18, 19, 20, 21, 22, 23};
+    const router_v16i q8 = {8, 9, 10, 11, 12, 13, 14, 15,
+                            24, 25, 26, 27, 28, 29, 30, 31};
+    router_v16f b1[4], b2[4];
+    for (int j = 0; j < 4; j++) {
+        router_v16f x1 = a1[2 * j], y1 = a1[2 * j + 1];
+        router_v16f x2 = a2[2 * j], y2 = a2[2 * j + 1];
+        V16_TOP2(__builtin_shuffle(x1, y1, p8), __builtin_shuffle(x2, y2, p8),
+                 __builtin_shuffle(x1, y1, q8), __builtin_shuffle(x2, y2, q8),
+                 b1[j], b2[j]);
+    }
+    /* w = 4: 8-lane segments (one group each) split 0-3 against 4-7 */
+    const router_v16i p4 = {0, 1, 2, 3, 8, 9, 10, 11,
+                            16, 17, 18, 19, 24, 25, 26, 27};
+    const router_v16i q4 = {4, 5, 6, 7, 12, 13, 14, 15,
+                            20, 21, 22, 23, 28, 29, 30, 31};
+    router_v16f c1[2], c2[2];
+    for (int j = 0; j < 2; j++) {
+        router_v16f x1 = b1[2 * j], y1 = b1[2 * j + 1];
+        router_v16f x2 = b2[2 * j], y2 = b2[2 * j + 1];
+        V16_TOP2(__builtin_shuffle(x1, y1, p4), __builtin_shuffle(x2, y2, p4),
+                 __builtin_shuffle(x1, y1, q4), __builtin_shuffle(x2, y2, q4),
+                 c1[j], c2[j]);
+    }
+    /* w = 2: 4-lane segments split 0-1 against 2-3 */
+    const router_v16i p2 = {0, 1, 4, 5, 8, 9, 12, 13,
+                            16, 17, 20, 21, 24, 25, 28, 29};
+    const router_v16i q2 = {2, 3, 6, 7, 10, 11, 14, 15,
+                            18, 19, 22, 23, 26, 27, 30, 31};
+    router_v16f d1, d2;
+    V16_TOP2(__builtin_shuffle(c1[0], c1[1], p2),
+             __builtin_shuffle(c2[0], c2[1], p2),
+             __builtin_shuffle(c1[0], c1[1], q2),
+             __builtin_shuffle(c2[0], c2[1], q2), d1, d2);
+    /* w = 1: even lanes against odd; lanes 0-7 end as groups 0-7 */
+    const router_v16i p1 = {0, 2, 4, 6, 8, 10, 12, 14,
+                            0, 2, 4, 6, 8, 10, 12, 14};
+    const router_v16i q1 = {1, 3, 5, 7, 9, 11, 13, 15,
+                            1, 3, 5, 7, 9, 11, 13, 15};
+    router_v16f e1, e2;
+    V16_TOP2(__builtin_shuffle(d1, p1), __builtin_shuffle(d2, p1),
+             __builtin_shuffle(d1, q1), __builtin_shuffle(d2, q1), e1, e2);
+
+    /* group scores and their ranks (rank_count's order: score desc, then
+     * group asc), all in registers: a round trip through memory between
+     * scalar and vector code stalls store-to-load forwarding */
+    router_v16f sc = top2_sum ? e1 + e2 : e1;
+    const router_v16i lane = {0, 1, 2, 3, 4, 5, 6, 7,
+                              8, 9, 10, 11, 12, 13, 14, 15};
+    const router_v16f zero = {0};
+    router_v16i rank = lane - lane;
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) {
+        router_v16f vb = zero + sc[b]; /* +0 only flips a zero's sign */
+        /* -1 per lane where rival b comes first: vb > sc, or vb >= sc
+         * in the lanes after b (equal scores: the lower group first) */
+        router_v16i after = lanes_after[b];
+        rank -= ((router_v16i)(vb >= sc) & after) |
+                ((router_v16i)(vb > sc) & ~after);
+    }
+    /* rank < topk_group as a sign bit, in the 8 group lanes (ranks are
+     * 0..7: no overflow) */
+    const router_v16i group_lanes = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                     0, 0, 0, 0, 0, 0, 0, 0};
+    router_v16i keep = ((rank - topk_group) >> 31) & group_lanes;
+    /* theta: the smallest m2 of a kept group, NaN ignored as the scalar
+     * min ignores it; +inf when none */
+    const router_v16f pinf = -ninf;
+    router_v16i ok = keep & (router_v16i)(e2 == e2);
+    router_v16f t = (router_v16f)(((router_v16i)e2 & ok) |
+                                  ((router_v16i)pinf & ~ok));
+    const router_v16i lane_bit = {1, 2, 4, 8, 16, 32, 64, 128,
+                                  0, 0, 0, 0, 0, 0, 0, 0};
+    router_v16i bits = keep & lane_bit;
+    const router_v16i h4 = {4, 5, 6, 7, 4, 5, 6, 7,
+                            4, 5, 6, 7, 4, 5, 6, 7};
+    const router_v16i h2 = {2, 3, 2, 3, 2, 3, 2, 3,
+                            2, 3, 2, 3, 2, 3, 2, 3};
+    const router_v16i h1 = {1, 1, 1, 1, 1, 1, 1, 1,
+                            1, 1, 1, 1, 1, 1, 1, 1};
+    router_v16f u; /* lanes 8-15 hold no bits and +inf: fold 8 lanes */
+    bits |= __builtin_shuffle(bits, h4);
+    u = __builtin_shuffle(t, h4);
+    t = V16_LT_SEL(u, t);
+    bits |= __builtin_shuffle(bits, h2);
+    u = __builtin_shuffle(t, h2);
+    t = V16_LT_SEL(u, t);
+    bits |= __builtin_shuffle(bits, h1);
+    u = __builtin_shuffle(t, h1);
+    t = V16_LT_SEL(u, t);
+    *theta = t[0];
+    return (uint32_t)bits[0];
+}
+#endif
+
 /* Per-lane top 2 of each group whose size is a multiple of GROUP_LANES:
  * lane l of group g sees elements l, l+8, l+16, ... and keeps its two
  * largest in l1/l2[g*GROUP_LANES + l] (equal values count twice, as
@@ -618,6 +860,36 @@ static void group_lane_top2(const float *restrict key, int n_group, int gsize,
             l2[g * GROUP_LANES + l] = a2[l];
         }
     }
+}
+
+/* Bit b of masks[c]: v[32 c + b] >= theta, for n_chunks chunks of 32.
+ * Compare, shift and OR-reduce vectorize; the branch-free list it feeds
+ * (a store and an add per element, each store's address waiting on the
+ * previous add) cost a third of the V3 gate. */
+/* Chunks are those of the groups glist[0..ng) of gsize (a multiple of 32)
+ * experts, in order; returns the number of set bits. One call for all
+ * the kept groups. */
+VECTOR_KERNEL
+static int ge_masks32(const float *restrict v, int gsize,
+                      const int32_t *restrict glist, int ng, float theta,
+                      uint32_t *restrict masks)
+{
+    int count = 0; /* popcount is a libgcc call on baseline x86-64 */
+    int nc = gsize / 32, q = 0;
+    for (int j = 0; j < ng; j++) {
+        const float *vg = v + glist[j] * gsize;
+        for (int c = 0; c < nc; c++) {
+            uint32_t m = 0;
+            int n = 0;
+            for (int i = 0; i < 32; i++) {
+                m |= (uint32_t)(vg[32 * c + i] >= theta) << i;
+                n += vg[32 * c + i] >= theta;
+            }
+            masks[q++] = m;
+            count += n;
+        }
+    }
+    return count;
 }
 
 /* ---- score rows ------------------------------------------------------ */
@@ -771,12 +1043,91 @@ static void select_best(router_out *o, const float *key, int gsize,
     int32_t *bi = o->best_i;
     int32_t *cand = o->cand;
     int c = 0;
-    for (int j = 0; j < ng; j++) {
-        int lo = glist[j] * gsize;
-        for (int i = lo; i < lo + gsize; i++) {
-            cand[c] = i; /* always written, kept only when key >= theta */
-            c += key[i] >= theta;
+    if (gsize % 32 == 0) {
+        /* the positions at or above theta, by their bits: about a dozen
+         * set bits to visit instead of gsize entries per group */
+        uint32_t *masks = o->mask;
+        int32_t *mbase = o->mask_base;
+        int nc = gsize / 32, nm = 0;
+        int total = ge_masks32(key, gsize, glist, ng, theta, masks);
+        for (int j = 0; j < ng; j++) {
+            int lo = glist[j] * gsize;
+            for (int ch = 0; ch < nc; ch++)
+                mbase[nm++] = lo + 32 * ch;
         }
+        /* one loop over all set bits, moving to the next nonzero word
+         * without a loop per word: a mispredicted exit per token, not per
+         * group */
+        if (nm <= 4 && total >= k && total <= LANES) {
+            /* the common V3 case, up to 128 experts in two words: a
+             * fixed 16 steps without a branch, each taking the lowest bit
+             * of the first nonzero word (a junk position once both are
+             * empty, padded with -inf), straight into rank_place16 */
+            for (int q = nm; q < 4; q++) { /* the buffers hold 4 */
+                masks[q] = 0;
+                mbase[q] = mbase[0]; /* junk positions stay in range */
+            }
+            uint64_t w0 = masks[0] | (uint64_t)masks[1] << 32;
+            uint64_t w1 = masks[2] | (uint64_t)masks[3] << 32;
+            float *cv = o->rank_v;
+            for (int a = 0; a < LANES; a++) {
+                int use1 = w0 == 0;
+                uint64_t m = use1 ? w1 : w0;
+                int b = lowest_bit64(m | (uint64_t)1 << 63);
+                int32_t idx = mbase[2 * use1 + (b >> 5)] + (b & 31);
+                float v = key[idx];
+                cand[a] = idx;
+                cv[a] = a < total ? v : -INFINITY;
+                m &= m - 1;
+                w0 = use1 ? w0 : m;
+                w1 = use1 ? m : w1;
+            }
+            rank_place16(cv, cand, k, bv, bi);
+            return;
+        }
+        if (nm <= 2 * MASK_WORDS) { /* 64 bits a word: fewer moves */
+            uint64_t w[MASK_WORDS];
+            masks[nm] = 0; /* the buffer holds one spare */
+            for (int q = 0; 2 * q < nm; q++)
+                w[q] = masks[2 * q] | (uint64_t)masks[2 * q + 1] << 32;
+            int q = 0;
+            for (c = 0; c < total; c++) {
+                while (!w[q])
+                    q++;
+                uint64_t m = w[q];
+                int b = lowest_bit64(m);
+                cand[c] = mbase[2 * q + (b >> 5)] + (b & 31);
+                w[q] = m & (m - 1);
+            }
+        } else {
+            int q = 0;
+            for (c = 0; c < total; c++) {
+                while (!masks[q])
+                    q++;
+                uint32_t m = masks[q];
+                cand[c] = mbase[q] + lowest_bit(m);
+                masks[q] = m & (m - 1);
+            }
+        }
+    } else {
+        for (int j = 0; j < ng; j++) {
+            int lo = glist[j] * gsize;
+            for (int i = lo; i < lo + gsize; i++) {
+                cand[c] = i; /* always written, kept when key >= theta */
+                c += key[i] >= theta;
+            }
+        }
+    }
+    if (c >= k && c <= LANES) {
+        float *cv = o->rank_v;
+        for (int a = 0; a < c; a++)
+            cv[a] = key[cand[a]];
+        for (int a = c; a < LANES; a++) { /* padding ranks past k */
+            cv[a] = -INFINITY;
+            cand[a] = 0;
+        }
+        rank_place16(cv, cand, k, bv, bi);
+        return;
     }
     if (c >= k && c <= RANK_MAX) {
         float *cv = o->rank_v;
@@ -860,6 +1211,25 @@ static void grouped_select(router_out *o, const float *key, int n, int n_group,
         return;
     }
     int gsize = n / n_group;
+    int32_t *glist = o->glist;
+    int ng = 0;
+#ifdef HAVE_GROUP_TOP2_X8
+    if (n_group == 8 && gsize % 16 == 0) { /* V3's 8 groups */
+        float theta8;
+        uint32_t bits = group_keep_x8(key, gsize, top2_sum, topk_group,
+                                      &theta8);
+        for (int g = 0; g < n_group; g++) {
+            glist[ng] = g;
+            ng += (int)((bits >> g) & 1u);
+        }
+        if (ng == topk_group) {
+            float theta = 2 * topk_group >= top_k ? theta8 : -INFINITY;
+            select_best(o, key, gsize, glist, ng, theta, top_k);
+            return;
+        }
+        ng = 0; /* NaN scores: the general path */
+    }
+#endif
     float *m1 = o->gscore, *m2 = m1 + n_group, *score = m2 + n_group;
     group_top2(key, n_group, gsize, m1, m2);
     for (int g = 0; g < n_group; g++)
@@ -880,8 +1250,6 @@ static void grouped_select(router_out *o, const float *key, int n, int n_group,
             keep[o->best_i[j]] = 1;
     }
     /* kept groups in ascending order, listed without a branch per group */
-    int32_t *glist = o->glist;
-    int ng = 0;
     for (int g = 0; g < n_group; g++) {
         glist[ng] = g;
         ng += keep[g];
@@ -924,12 +1292,66 @@ static void emit_weighted(router_out *o, int base, int k, const float *score,
 
 /* ---- policies -------------------------------------------------------- */
 
+#ifdef HAVE_GROUP_TOP2_X8
+/* The V3 gate with 8 groups of a multiple of 32 experts, software
+ * pipelined: token t+1's sigmoids and group choice (a long chain of
+ * dependent vector steps) come before token t's selection (short, but
+ * with data-dependent branches), so the out-of-order core overlaps the
+ * two, and a mispredicted branch of t no longer discards t+1's work.
+ * Same arithmetic on the same values as the unpipelined path; tokens
+ * whose group scores do not give exactly topk_group groups (NaN) take
+ * grouped_select. */
+static void route_v3_pipelined(const router_config *cfg, const float *logits,
+                               int T, router_out *o)
+{
+    int n = cfg->n_experts, k = cfg->top_k, tg = cfg->topk_group;
+    int gsize = n / 8, nb = blocks_of(n);
+    float *score[2] = {o->score, o->score2}, *key[2] = {o->key, o->key2};
+    int32_t glist[2][8];
+    int ng[2] = {0, 0};
+    float theta[2] = {0.0f, 0.0f};
+    for (int t = -1; t < T; t++) {
+        if (t + 1 < T) { /* front half of token t + 1 */
+            int nx = (t + 1) & 1;
+            const float *zp = padded_row(
+                o, logits + (size_t)(t + 1) * (size_t)n, n, 0.0f);
+            sigmoid_bias_blocks(zp, o->bias, score[nx], key[nx], nb);
+            uint32_t bits = group_keep_x8(key[nx], gsize, 1, tg, &theta[nx]);
+            int c = 0;
+            for (int g = 0; g < 8; g++) {
+                glist[nx][c] = g;
+                c += (int)((bits >> g) & 1u);
+            }
+            ng[nx] = c;
+        }
+        if (t < 0)
+            continue;
+        int cur = t & 1;
+        if (ng[cur] == tg)
+            select_best(o, key[cur], gsize, glist[cur], tg,
+                        2 * tg >= k ? theta[cur] : -INFINITY, k);
+        else
+            grouped_select(o, key[cur], n, 8, tg, k, 1);
+        emit_weighted(o, t * k, k, score[cur], cfg->renormalize,
+                      cfg->scaling_factor);
+        o->offsets[t + 1] = (t + 1) * k;
+    }
+}
+#endif
+
 /* topk, v2, v3: K picks per token, slots t*K .. t*K+K-1. */
 static void route_token_choice(const router_config *cfg, const float *logits,
                                int T, router_out *o)
 {
     int n = cfg->n_experts, k = cfg->top_k;
     int v3 = cfg->policy == ROUTER_V3_GROUP_LIMITED;
+#ifdef HAVE_GROUP_TOP2_X8
+    if (v3 && cfg->n_group == 8 && cfg->topk_group < 8 &&
+        (n / 8) % 32 == 0) {
+        route_v3_pipelined(cfg, logits, T, o);
+        return;
+    }
+#endif
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * (size_t)n;
         const float *key;
