@@ -4,7 +4,9 @@
  * 2 bad input (err_exit_status).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <glob.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,16 +118,6 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Value of option name at argv[*i] ("--name VALUE"); advances *i. */
-static const char *opt_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "moesim: %s needs a value\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static int parse_ulong(const char *opt, const char *v, unsigned long *out)
 {
     char *end = NULL;
@@ -138,6 +130,95 @@ static int parse_ulong(const char *opt, const char *v, unsigned long *out)
         return 2;
     }
     *out = x;
+    return 0;
+}
+
+/* One option of a command, for parse_args: a one-letter name is a short
+ * option (-o FILE), a longer one a long option (--seed N, --seed=N). It
+ * sets exactly one of: *str to its value, *num to its value parsed as a
+ * whole number >= min, or *flag to 1 (no value). */
+typedef struct cli_opt {
+    const char *name;
+    const char **str;
+    unsigned long *num;
+    unsigned long min;
+    int *flag;
+} cli_opt;
+
+#define CLI_MAX_OPTS 16
+
+/* Parses a command's arguments with getopt_long (options may come before
+ * or after the positional arguments; "--" ends them) into the targets of
+ * opts and the positional arguments into pos[0 .. max_pos-1] (*n_pos of
+ * them). Returns 0, or 2 after telling the user what was wrong. */
+static int parse_args(int argc, char **argv, const cli_opt *opts, int n_opts,
+                      const char **pos, int max_pos, int *n_pos)
+{
+    struct option longopts[CLI_MAX_OPTS + 1];
+    char shortopts[2 * CLI_MAX_OPTS + 2] = ":";
+    size_t ns = 1;
+    int nl = 0;
+    MOESIM_ASSERT(n_opts <= CLI_MAX_OPTS);
+    for (int i = 0; i < n_opts; i++) {
+        int has_arg = opts[i].flag ? no_argument : required_argument;
+        if (strlen(opts[i].name) == 1) {
+            shortopts[ns++] = opts[i].name[0];
+            if (has_arg)
+                shortopts[ns++] = ':';
+            shortopts[ns] = '\0';
+            continue;
+        }
+        longopts[nl].name = opts[i].name;
+        longopts[nl].has_arg = has_arg;
+        longopts[nl].flag = NULL;
+        longopts[nl].val = 256 + i;
+        nl++;
+    }
+    memset(&longopts[nl], 0, sizeof longopts[nl]);
+    opterr = 0;
+    optind = 0; /* glibc: start afresh */
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "moesim %s: %s '%s'; see moesim %s --help\n",
+                    argv[0], c == '?' ? "unknown option" : "missing value for",
+                    argv[optind - 1], argv[0]);
+            return 2;
+        }
+        int k = -1;
+        for (int i = 0; i < n_opts && k < 0; i++)
+            if (c == 256 + i ||
+                (strlen(opts[i].name) == 1 && c == opts[i].name[0]))
+                k = i;
+        MOESIM_ASSERT(k >= 0);
+        const cli_opt *o = &opts[k];
+        if (o->flag) {
+            *o->flag = 1;
+        } else if (o->str) {
+            *o->str = optarg;
+        } else {
+            char name[64];
+            snprintf(name, sizeof name, "%s%s", strlen(o->name) == 1 ? "-" : "--",
+                     o->name);
+            if (parse_ulong(name, optarg, o->num) != 0)
+                return 2;
+            if (*o->num < o->min) {
+                fprintf(stderr, "moesim %s: %s %lu is below %lu\n", argv[0],
+                        name, *o->num, o->min);
+                return 2;
+            }
+        }
+    }
+    *n_pos = 0;
+    for (int i = optind; i < argc; i++) {
+        if (*n_pos == max_pos) {
+            fprintf(stderr, "moesim %s: unexpected argument '%s'; see moesim "
+                            "%s --help\n",
+                    argv[0], argv[i], argv[0]);
+            return 2;
+        }
+        pos[(*n_pos)++] = argv[i];
+    }
     return 0;
 }
 
@@ -185,25 +266,12 @@ static int file_exists(const char *path)
 static int cmd_run(int argc, char **argv)
 {
     const char *scen_path = NULL, *db = NULL;
-    int resume = 0, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0) {
-            if (!(db = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--resume") == 0) {
-            resume = 1;
-        } else if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "moesim run: unknown option %s\n", argv[i]);
-            return 2;
-        } else if (!scen_path) {
-            scen_path = argv[i];
-        } else {
-            fprintf(stderr, "moesim run: one scenario at a time\n");
-            return 2;
-        }
-    }
+    int resume = 0, quiet = 0, n_pos = 0;
+    const cli_opt opts[] = {{"o", &db, NULL, 0, NULL},
+                            {"resume", NULL, NULL, 0, &resume},
+                            {"quiet", NULL, NULL, 0, &quiet}};
+    if (parse_args(argc, argv, opts, 3, &scen_path, 1, &n_pos) != 0)
+        return 2;
     if (!scen_path) {
         fprintf(stderr, "moesim run: expected SCENARIO; see moesim run "
                         "--help\n");
@@ -323,20 +391,11 @@ out:
 static int cmd_compare(int argc, char **argv)
 {
     const char *db = NULL, *baseline = NULL, *fmt = "text";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--baseline") == 0) {
-            if (!(baseline = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--format") == 0) {
-            if (!(fmt = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "moesim compare: unknown option %s\n", argv[i]);
-            return 2;
-        } else {
-            db = argv[i];
-        }
-    }
+    int n_pos = 0;
+    const cli_opt opts[] = {{"baseline", &baseline, NULL, 0, NULL},
+                            {"format", &fmt, NULL, 0, NULL}};
+    if (parse_args(argc, argv, opts, 2, &db, 1, &n_pos) != 0)
+        return 2;
     if (!db) {
         fprintf(stderr, "moesim compare: expected DB; see moesim compare "
                         "--help\n");
@@ -370,24 +429,12 @@ static int cmd_plan(int argc, char **argv)
 {
     const char *scen_path = NULL, *db = NULL;
     unsigned long jobs = 0;
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0) {
-            if (!(db = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "-j") == 0) {
-            const char *v = opt_value(argc, argv, &i);
-            if (!v || parse_ulong("-j", v, &jobs))
-                return 2;
-        } else if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "moesim plan: unknown option %s\n", argv[i]);
-            return 2;
-        } else {
-            scen_path = argv[i];
-        }
-    }
+    int quiet = 0, n_pos = 0;
+    const cli_opt opts[] = {{"o", &db, NULL, 0, NULL},
+                            {"j", NULL, &jobs, 0, NULL},
+                            {"quiet", NULL, NULL, 0, &quiet}};
+    if (parse_args(argc, argv, opts, 3, &scen_path, 1, &n_pos) != 0)
+        return 2;
     if (!scen_path) {
         fprintf(stderr, "moesim plan: expected SCENARIO; see moesim plan "
                         "--help\n");
@@ -438,26 +485,13 @@ static int cmd_report(int argc, char **argv)
 {
     const char *db = NULL, *out = NULL, *baseline = NULL, *plan = NULL;
     const char *plots_dir = "plots";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0) {
-            if (!(out = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--plan") == 0) {
-            if (!(plan = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--baseline") == 0) {
-            if (!(baseline = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--plots-dir") == 0) {
-            if (!(plots_dir = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "moesim report: unknown option %s\n", argv[i]);
-            return 2;
-        } else {
-            db = argv[i];
-        }
-    }
+    int n_pos = 0;
+    const cli_opt opts[] = {{"o", &out, NULL, 0, NULL},
+                            {"plan", &plan, NULL, 0, NULL},
+                            {"baseline", &baseline, NULL, 0, NULL},
+                            {"plots-dir", &plots_dir, NULL, 0, NULL}};
+    if (parse_args(argc, argv, opts, 4, &db, 1, &n_pos) != 0)
+        return 2;
     if ((!db && !plan) || !out) {
         fprintf(stderr, "moesim report: expected DB and/or --plan PLAN_DB, "
                         "and -o FILE.html; see moesim report --help\n");
@@ -525,45 +559,20 @@ static int cmd_trace(int argc, char **argv)
 {
     const char *scen_path = NULL, *policy = NULL, *out = NULL, *stats = NULL;
     const char *import = NULL, *model = NULL, *node = NULL;
-    unsigned long seed = 0, nodes = 1, tps = 0;
-    int have_seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        if (a[0] == '-' && strcmp(a, "-o") != 0 && strcmp(a, "--policy") &&
-            strcmp(a, "--seed") && strcmp(a, "--stats") && strcmp(a, "--import") &&
-            strcmp(a, "--model") && strcmp(a, "--node") && strcmp(a, "--nodes") &&
-            strcmp(a, "--tokens-per-step")) {
-            fprintf(stderr, "moesim trace: unknown option %s\n", a);
-            return 2;
-        }
-        if (a[0] != '-') {
-            scen_path = a;
-            continue;
-        }
-        if (!(v = opt_value(argc, argv, &i)))
-            return 2;
-        if (!strcmp(a, "-o"))
-            out = v;
-        else if (!strcmp(a, "--policy"))
-            policy = v;
-        else if (!strcmp(a, "--stats"))
-            stats = v;
-        else if (!strcmp(a, "--import"))
-            import = v;
-        else if (!strcmp(a, "--model"))
-            model = v;
-        else if (!strcmp(a, "--node"))
-            node = v;
-        else if (!strcmp(a, "--seed")) {
-            if (parse_ulong(a, v, &seed))
-                return 2;
-            have_seed = 1;
-        } else if (!strcmp(a, "--nodes")) {
-            if (parse_ulong(a, v, &nodes) || nodes < 1)
-                return 2;
-        } else if (parse_ulong(a, v, &tps))
-            return 2;
-    }
+    unsigned long seed = ULONG_MAX, nodes = 1, tps = 0;
+    int n_pos = 0;
+    const cli_opt opts[] = {{"o", &out, NULL, 0, NULL},
+                            {"policy", &policy, NULL, 0, NULL},
+                            {"seed", NULL, &seed, 0, NULL},
+                            {"stats", &stats, NULL, 0, NULL},
+                            {"import", &import, NULL, 0, NULL},
+                            {"model", &model, NULL, 0, NULL},
+                            {"node", &node, NULL, 0, NULL},
+                            {"nodes", NULL, &nodes, 1, NULL},
+                            {"tokens-per-step", NULL, &tps, 0, NULL}};
+    if (parse_args(argc, argv, opts, 9, &scen_path, 1, &n_pos) != 0)
+        return 2;
+    int have_seed = seed != ULONG_MAX;
     err_t e;
     err_clear(&e);
     if (stats) {
@@ -645,39 +654,18 @@ static int cmd_replay(int argc, char **argv)
     const char *network = "analytic";
     const char *dtypes[3] = {NULL, NULL, NULL}; /* weight, activation, kv */
     unsigned long nodes = 1, ctx = 2048;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        if (a[0] != '-') {
-            trace = a;
-            continue;
-        }
-        if (!(v = opt_value(argc, argv, &i)))
-            return 2;
-        if (!strcmp(a, "--node"))
-            node = v;
-        else if (!strcmp(a, "--model"))
-            model = v;
-        else if (!strcmp(a, "--phase"))
-            phase = v;
-        else if (!strcmp(a, "--network"))
-            network = v;
-        else if (!strcmp(a, "--weight-dtype"))
-            dtypes[0] = v;
-        else if (!strcmp(a, "--activation-dtype"))
-            dtypes[1] = v;
-        else if (!strcmp(a, "--kv-dtype"))
-            dtypes[2] = v;
-        else if (!strcmp(a, "--nodes")) {
-            if (parse_ulong(a, v, &nodes) || nodes < 1)
-                return 2;
-        } else if (!strcmp(a, "--context-len")) {
-            if (parse_ulong(a, v, &ctx) || ctx < 1)
-                return 2;
-        } else {
-            fprintf(stderr, "moesim replay: unknown option %s\n", a);
-            return 2;
-        }
-    }
+    int n_pos = 0;
+    const cli_opt opts[] = {{"node", &node, NULL, 0, NULL},
+                            {"model", &model, NULL, 0, NULL},
+                            {"phase", &phase, NULL, 0, NULL},
+                            {"network", &network, NULL, 0, NULL},
+                            {"weight-dtype", &dtypes[0], NULL, 0, NULL},
+                            {"activation-dtype", &dtypes[1], NULL, 0, NULL},
+                            {"kv-dtype", &dtypes[2], NULL, 0, NULL},
+                            {"nodes", NULL, &nodes, 1, NULL},
+                            {"context-len", NULL, &ctx, 1, NULL}};
+    if (parse_args(argc, argv, opts, 9, &trace, 1, &n_pos) != 0)
+        return 2;
     if (!trace || !node) {
         fprintf(stderr, "moesim replay: expected TRACE --node FILE; see "
                         "moesim replay --help\n");

@@ -93,6 +93,37 @@ static void test_cli__unknown_command_and_help(void **s)
     assert_non_null(strstr(out, "Example: moesim check"));
 }
 
+/* Options are parsed with getopt_long: --name=value works, options may
+ * follow positional arguments, and mistakes exit 2 with the command named. */
+static void test_cli__options_parse_the_gnu_way(void **s)
+{
+    (void)s;
+    assert_int_equal(run("run --bogus scenarios/default.ini", out, sizeof out,
+                         errs, sizeof errs),
+                     2);
+    assert_string_equal(errs, "moesim run: unknown option '--bogus'; see "
+                              "moesim run --help\n");
+    assert_int_equal(run("run scenarios/default.ini -o", out, sizeof out, errs,
+                         sizeof errs),
+                     2);
+    assert_string_equal(errs, "moesim run: missing value for '-o'; see "
+                              "moesim run --help\n");
+    assert_int_equal(run("replay x.trace --node=hardware/hgx-h100.ini "
+                         "--nodes=0",
+                         out, sizeof out, errs, sizeof errs),
+                     2);
+    assert_string_equal(errs, "moesim replay: --nodes 0 is below 1\n");
+    assert_int_equal(run("compare a.db b.db", out, sizeof out, errs,
+                         sizeof errs),
+                     2);
+    assert_non_null(strstr(errs, "unexpected argument 'b.db'"));
+    /* --stats=FILE is the same option as --stats FILE */
+    assert_int_equal(run("trace --stats=no/such.trace", out, sizeof out, errs,
+                         sizeof errs),
+                     2);
+    assert_non_null(strstr(errs, "no/such.trace"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_cli__bad_file_exits_2_with_file_line_and_no_output),
         cmocka_unit_test(test_cli__missing_file_exits_2),
         cmocka_unit_test(test_cli__unknown_command_and_help),
+        cmocka_unit_test(test_cli__options_parse_the_gnu_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
