@@ -19,12 +19,12 @@
  * experts and all skew is the knobs' doing. The calibration of the
  * defaults is in models/WORKLOAD.md.
  *
- * Random streams, one gsl_rng each, seeded by stream_seed(seed, stream,
- * index): STREAM_ROUTER (re-seeded per layer, so layer l's matrix does not
- * depend on how many layers there are), STREAM_TOPICS (centroids),
- * STREAM_VOCAB (per-topic id maps), STREAM_DRIFT (the AR(1) innovations,
- * sequential over steps), STREAM_SEQS (decode turnover, sequential over
- * steps) and STREAM_TOKENS (re-seeded per step, so step s's draws do not
+ * Random streams, one gsl_rng each, seeded by seed_stream(seed, stream,
+ * index) from common/seed.h: SEED_WORKLOAD_ROUTER (re-seeded per layer, so layer l's matrix does not
+ * depend on how many layers there are), SEED_WORKLOAD_TOPICS (centroids),
+ * SEED_WORKLOAD_VOCAB (per-topic id maps), SEED_WORKLOAD_DRIFT (the AR(1) innovations,
+ * sequential over steps), SEED_WORKLOAD_SEQS (decode turnover, sequential over
+ * steps) and SEED_WORKLOAD_TOKENS (re-seeded per step, so step s's draws do not
  * depend on which earlier steps were generated).
  */
 #include "models/workload.h"
@@ -36,19 +36,11 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "common/seed.h"
 #include "models/router.h"
 
 const char *const workload_phase_names[WORKLOAD_PHASE_COUNT] = {
     "train", "prefill", "decode"};
-
-enum {
-    STREAM_ROUTER = 1,
-    STREAM_TOPICS,
-    STREAM_VOCAB,
-    STREAM_DRIFT,
-    STREAM_SEQS,
-    STREAM_TOKENS
-};
 
 /* Limits: larger sizes are input errors rather than huge allocations;
  * every id and index stays inside its type. */
@@ -196,27 +188,6 @@ int workload_params_check(const workload_params *p, err_t *e)
 
 /* ---- streams ----------------------------------------------------------- */
 
-/* splitmix64's finaliser: a bijective mix, so distinct (seed, stream,
- * index) triples give unrelated seeds for gsl_rng_set. */
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
-static unsigned long stream_seed(unsigned long seed, unsigned stream,
-                                 uint64_t index)
-{
-    uint64_t x = mix64((uint64_t)seed + 0x9e3779b97f4a7c15ULL * stream);
-    x = mix64(x ^ (index + 0x632be59bd9b4e019ULL));
-    /* gsl_rng_set maps seed 0 to the generator's default seed */
-    return (unsigned long)(x == 0 ? 1 : x);
-}
-
 static gsl_rng *rng_new(void)
 {
     return gsl_rng_alloc(gsl_rng_mt19937);
@@ -240,7 +211,7 @@ static void build_router(workload *w, gsl_rng *r, int layer)
 {
     const int N = w->s.experts, D = w->dim, R = w->sem_dim;
     const int L = w->s.moe_layers;
-    gsl_rng_set(r, stream_seed(w->seed, STREAM_ROUTER, (uint64_t)layer));
+    gsl_rng_set(r, seed_stream(w->seed, SEED_WORKLOAD_ROUTER, (uint64_t)layer));
 
     /* a linear ramp over depth, times a lognormal jitter of median 1 */
     double frac = L > 1 ? (double)layer / (double)(L - 1) : 0.0;
@@ -281,11 +252,11 @@ static void build_topics(workload *w, gsl_rng *r)
 {
     const int K = w->p.topics, R = w->sem_dim;
     const uint64_t V = (uint64_t)w->s.vocab;
-    gsl_rng_set(r, stream_seed(w->seed, STREAM_TOPICS, 0));
+    gsl_rng_set(r, seed_stream(w->seed, SEED_WORKLOAD_TOPICS, 0));
     for (size_t i = 0; i < (size_t)K * (size_t)R; i++)
         w->centroid[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
 
-    gsl_rng_set(r, stream_seed(w->seed, STREAM_VOCAB, 0));
+    gsl_rng_set(r, seed_stream(w->seed, SEED_WORKLOAD_VOCAB, 0));
     for (int k = 0; k < K; k++) {
         uint64_t mul = 1;
         if (V > 1) {
@@ -386,8 +357,8 @@ static void advance_sequences(workload *w)
  * first population of sequences. */
 static void init_state(workload *w)
 {
-    gsl_rng_set(w->rng_drift, stream_seed(w->seed, STREAM_DRIFT, 0));
-    gsl_rng_set(w->rng_seqs, stream_seed(w->seed, STREAM_SEQS, 0));
+    gsl_rng_set(w->rng_drift, seed_stream(w->seed, SEED_WORKLOAD_DRIFT, 0));
+    gsl_rng_set(w->rng_seqs, seed_stream(w->seed, SEED_WORKLOAD_SEQS, 0));
     for (int k = 0; k < w->p.topics; k++)
         w->log_weight[k] =
             gsl_ran_gaussian_ziggurat(w->rng_drift, w->p.topic_sigma);
@@ -408,7 +379,7 @@ static void draw_tokens(workload *w, long step)
     const int T = w->s.tokens_per_step, S = w->s.sequences;
     const int D = w->dim, R = w->sem_dim;
     gsl_rng *r = w->rng_tokens;
-    gsl_rng_set(r, stream_seed(w->seed, STREAM_TOKENS, (uint64_t)step));
+    gsl_rng_set(r, seed_stream(w->seed, SEED_WORKLOAD_TOKENS, (uint64_t)step));
 
     if (w->s.phase != WORKLOAD_DECODE) {
         draw_topics(w, r, S);

@@ -129,4 +129,12 @@ typedef struct metrics_sink {
     int (*summary)(void *ctx, const metrics_summary *row);
 } metrics_sink;
 
+/* The imbalance figures of loads[0..n-1] (token-expert computations per
+ * device, or per expert) for a batch of `tokens` tokens:
+ * *imbalance_score = (max - min) / tokens (0 for no token) and
+ * *max_over_mean = max / mean (1 when nothing was loaded). Either output
+ * may be NULL. The replay and `moesim trace --stats` both use it. */
+void metrics_load_figures(const long *loads, int n, long tokens,
+                          double *imbalance_score, double *max_over_mean);
+
 #endif

@@ -1,5 +1,6 @@
 #include "sim/replay.h"
 
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ struct replay {
     /* scratch for one layer */
     long *slot_tokens;    /* [mbs][D][slots_per_device] */
     long *dev_load;       /* [D] */
+    double *dev_expert_s; /* [D]: one layer's expert time per device */
+    int *task_ids;        /* [D]: scratch while issuing the task graph */
     long *expert_load;    /* [experts] */
     uint32_t *tok_src;    /* [cap_tokens]: dispatch lists of one micro-batch */
     uint32_t *dst_start;  /* [cap_tokens + 1] */
@@ -111,6 +114,8 @@ void replay_destroy(replay *r)
     free(r->dev_idle_step);
     free(r->slot_tokens);
     free(r->dev_load);
+    free(r->dev_expert_s);
+    free(r->task_ids);
     free(r->expert_load);
     free(r->tok_src);
     free(r->dst_start);
@@ -248,13 +253,15 @@ int replay_create(const scenario *s, const scen_policy *p, replay **out,
     r->slot_tokens = calloc(M * D * (size_t)r->slots_per_device,
                             sizeof *r->slot_tokens);
     r->dev_load = calloc(D, sizeof *r->dev_load);
+    r->dev_expert_s = calloc(D, sizeof *r->dev_expert_s);
+    r->task_ids = calloc(D, sizeof *r->task_ids);
     r->expert_load = calloc((size_t)m->routed_experts, sizeof *r->expert_load);
 
     r->traffic = calloc(D * D, sizeof *r->traffic);
     r->traffic_t = calloc(D * D, sizeof *r->traffic_t);
     if (!r->expert_s || !r->dispatch_s || !r->combine_s || !r->rows ||
         !r->dev_load_step || !r->dev_idle_step || !r->slot_tokens ||
-        !r->dev_load || !r->expert_load || !r->traffic ||
+        !r->dev_load || !r->dev_expert_s || !r->task_ids || !r->expert_load || !r->traffic ||
         !r->traffic_t)
         goto nomem;
 
@@ -299,23 +306,6 @@ int replay_step_begin(replay *r, int step, err_t *e)
     memset(r->dev_load_step, 0, (size_t)r->D * sizeof *r->dev_load_step);
     memset(r->dev_idle_step, 0, (size_t)r->D * sizeof *r->dev_idle_step);
     return 0;
-}
-
-static double max_of(const double *v, int n)
-{
-    double x = v[0];
-    for (int i = 1; i < n; i++)
-        if (v[i] > x)
-            x = v[i];
-    return x;
-}
-
-static double mean_of(const double *v, int n)
-{
-    double x = 0;
-    for (int i = 0; i < n; i++)
-        x += v[i];
-    return x / n;
 }
 
 int replay_moe_layer(replay *r, int moe_index, const replay_tokens *in,
@@ -442,37 +432,29 @@ int replay_moe_layer(replay *r, int moe_index, const replay_tokens *in,
     }
 
     /* Loads and imbalance over the whole layer (all micro-batches). */
-    long tmax = r->dev_load[0], tmin = r->dev_load[0], tsum = 0;
+    long tsum = 0;
     for (int d = 0; d < D; d++) {
-        long v = r->dev_load[d];
-        tmax = v > tmax ? v : tmax;
-        tmin = v < tmin ? v : tmin;
-        tsum += v;
-        r->dev_load_step[d] += v;
+        tsum += r->dev_load[d];
+        r->dev_load_step[d] += r->dev_load[d];
     }
     row->token_experts = tsum;
-    row->imbalance_score = in->tokens > 0 ? (double)(tmax - tmin) / in->tokens : 0;
-    row->device_max_over_mean = tsum > 0 ? (double)tmax * D / (double)tsum : 1;
-    long emax = 0, esum = 0;
-    for (int x = 0; x < N; x++) {
-        emax = r->expert_load[x] > emax ? r->expert_load[x] : emax;
-        esum += r->expert_load[x];
-    }
-    row->expert_max_over_mean = esum > 0 ? (double)emax * N / (double)esum : 1;
+    metrics_load_figures(r->dev_load, D, in->tokens, &row->imbalance_score,
+                         &row->device_max_over_mean);
+    metrics_load_figures(r->expert_load, N, in->tokens, NULL,
+                         &row->expert_max_over_mean);
 
     /* Expert compute summed over micro-batches per device. */
-    double *per = calloc((size_t)D, sizeof *per);
-    if (!per)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    for (int d = 0; d < D; d++)
+    double *per = r->dev_expert_s;
+    for (int d = 0; d < D; d++) {
+        per[d] = 0;
         for (int mb = 0; mb < M; mb++)
             per[d] += r->expert_s[IDX3(moe_index, mb, d, M, D)];
-    row->expert_compute_max_s = max_of(per, D);
-    row->expert_compute_mean_s = mean_of(per, D);
+    }
+    row->expert_compute_max_s = gsl_stats_max(per, 1, (size_t)D);
+    row->expert_compute_mean_s = gsl_stats_mean(per, 1, (size_t)D);
     row->idle_mean_s = row->expert_compute_max_s - row->expert_compute_mean_s;
     for (int d = 0; d < D; d++)
         r->dev_idle_step[d] += row->expert_compute_max_s - per[d];
-    free(per);
     row->attention_s = r->attn_s + r->moe_extra_s;
     r->next_moe++;
     return 0;
@@ -580,8 +562,7 @@ static void issue_pass(replay *r, int back, int *prev)
 {
     const int D = r->D, M = r->mbs;
     double f = back ? COST_BACKWARD_FACTOR : 1.0;
-    int *a = malloc((size_t)D * sizeof *a); /* scratch task ids */
-    MOESIM_ASSERT(a != NULL);
+    int *a = r->task_ids; /* one task id per device */
     for (int li = 0; li < r->layers; li++) {
         int l = back ? r->layers - 1 - li : li;
         int is_moe = l >= r->dense_layers;
@@ -649,7 +630,6 @@ static void issue_pass(replay *r, int back, int *prev)
             }
         }
     }
-    free(a);
 }
 
 /* Ring all-reduce of the gradients of weights that have data-parallel copies

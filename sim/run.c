@@ -4,22 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/seed.h"
 #include "models/placement.h"
 #include "models/router.h"
 #include "models/trace.h"
 #include "models/workload.h"
 #include "sim/replay.h"
-
-enum { STREAM_ROUTER = 1 };
-
-unsigned long run_stream_seed(unsigned long seed, unsigned long stream)
-{
-    uint64_t z = (uint64_t)seed * 0x9e3779b97f4a7c15ull + stream;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (unsigned long)(z & 0xffffffffull); /* gsl seeds are 32-bit safe */
-}
 
 /* The router kernel configuration a policy stands for. A `topk` policy on a
  * sigmoid gate is DeepSeek-V3's gate with a single group (unrestricted). */
@@ -132,7 +122,7 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
     if ((rc = router_slots_needed(&rc_cfg, (int)T, &slots_max, e)) != 0)
         goto fail;
     if ((rc = workload_create(&s->workload, &shape,
-                              run_stream_seed(seed, 0), &w, e)) != 0 ||
+                              seed, &w, e)) != 0 ||
         (rc = router_out_create((int)T, slots_max, N, &ro, e)) != 0 ||
         (rc = make_placement(s, p, dpn, &pl, e)) != 0 ||
         (rc = replay_create(s, p, &rp, e)) != 0)
@@ -155,7 +145,7 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
                      T, N);
         goto fail;
     }
-    gsl_rng_set(rng, run_stream_seed(seed, STREAM_ROUTER));
+    gsl_rng_set(rng, seed_stream(seed, SEED_ROUTING, 0));
     /* Tokens are laid out sequence by sequence and sequences device by
      * device, so token t comes from device t * D / T. */
     for (long t = 0; t < T; t++)

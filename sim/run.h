@@ -30,8 +30,4 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
                const metrics_sink *sink, const run_opts *opts,
                metrics_summary *out, err_t *e);
 
-/* Seed of one random stream of a run, derived from the scenario seed and a
- * stream number (splitmix64 finaliser), so streams never share state. */
-unsigned long run_stream_seed(unsigned long seed, unsigned long stream);
-
 #endif

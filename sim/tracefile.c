@@ -184,7 +184,7 @@ int tracefile_stats(const char *trace_path, FILE *out, err_t *e)
             const trace_layer_t *tl = trace_reader_layer(tr, l);
             memset(dl, 0, D * sizeof *dl);
             memset(el, 0, N * sizeof *el);
-            long dropped = 0, computed = 0, routed = 0;
+            long dropped = 0;
             for (uint32_t t = 0; t < tl->tokens; t++) {
                 uint32_t first = 0, count = 0;
                 trace_layer_token(tl, t, &first, &count);
@@ -192,27 +192,21 @@ int tracefile_stats(const char *trace_path, FILE *out, err_t *e)
                     uint16_t id = tl->ids[first + i];
                     uint32_t x = id & TRACE_EXPERT_MASK;
                     el[x]++;
-                    routed++;
                     if (id & TRACE_DROPPED) {
                         dropped++;
                         continue;
                     }
                     uint32_t slot = placement_pick_slot(pl, l, x, t, src[t]);
                     dl[placement_slot_device(pl, l, slot)]++;
-                    computed++;
                 }
             }
-            long dmax = dl[0], dmin = dl[0], emax = 0;
-            for (uint32_t d = 0; d < D; d++) {
-                dmax = dl[d] > dmax ? dl[d] : dmax;
-                dmin = dl[d] < dmin ? dl[d] : dmin;
-            }
-            for (uint32_t x = 0; x < N; x++)
-                emax = el[x] > emax ? el[x] : emax;
+            double l_is, l_dmom, l_emom;
+            metrics_load_figures(dl, (int)D, (long)tl->tokens, &l_is, &l_dmom);
+            metrics_load_figures(el, (int)N, (long)tl->tokens, NULL, &l_emom);
             toks[l] += tl->tokens;
-            is[l] += tl->tokens ? (double)(dmax - dmin) / tl->tokens : 0;
-            dmom[l] += computed ? (double)dmax * D / (double)computed : 1;
-            emom[l] += routed ? (double)emax * N / (double)routed : 1;
+            is[l] += l_is;
+            dmom[l] += l_dmom;
+            emom[l] += l_emom;
             drop[l] += (double)dropped;
         }
     }
