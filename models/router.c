@@ -4,7 +4,10 @@
  *
  * Speed. The bench target is >= 5 million DeepSeek-V3 gate routings per
  * second on one core (N = 256): about 200 ns per token, when 256 scalar
- * glibc expf calls alone take 600-900 ns here. Three things keep it close:
+ * glibc expf calls alone take 600-900 ns here. On a CPU with AVX-512 that
+ * gate runs router_avx512.c's kernel (about 165 ns a token on the 2-core
+ * EPYC), which gives these portable kernels' output bit for bit; the
+ * portable path below takes about 240 ns, for these reasons:
  *
  *  - Score functions run through glibc's vector expf (libmvec, part of
  *    libm). expf is redeclared under another C name with `simd` and
@@ -15,7 +18,8 @@
  *    element sees the same code: libmvec and scalar expf may differ by an
  *    ulp, and equal logits must give bit-equal scores for the tie rule.
  *    Elsewhere (clang, non-glibc) plain expf is used: slower, same choices
- *    up to last-ulp differences.
+ *    up to last-ulp differences. The AVX-512 kernel calls the same
+ *    router_sigmoid_bias_blocks, hence the same scores.
  *  - Group top-2 scores are lane-wise compare-and-select, not a branchy
  *    scan (which mispredicted on every new maximum). With GCC and 8
  *    groups (V3), group_keep_x8 folds the 8 groups together, ranks them
@@ -27,20 +31,19 @@
  *    gate), then ranked by counting (see "selection").
  *  - The V3 gate is software pipelined (route_v3_pipelined): token t+1's
  *    vector front half runs ahead of token t's branchy selection.
- * Measured on the 2-core EPYC (bench_router, bias +-0.01): 270-280 ns a
- * token before these last three changes, about 240 after; the remaining
- * cost is about 70 ns of sigmoids (libmvec expf and an exact divide), 55
- * of group choice (a chain of dependent vector steps) and 90 of
- * selection and weights.
+ * Of the portable path's 240 ns, about 70 are sigmoids (libmvec expf and
+ * an exact divide), 55 group choice (a chain of dependent vector steps)
+ * and 90 selection and weights; the AVX-512 kernel's gain is in the last
+ * two (see its header).
  * The alternatives not taken: GSL's gsl_sort_float_largest_index is the
  * textbook partial insertion sort, but it keeps the later of two equal
  * values when it evicts ({1,1,2}, k = 2 gives {2,1}), so it cannot give
- * the tie rule, and its branches cost as much as our whole selection;
- * hand-written AVX-512 intrinsics (compress-store for the candidate list)
- * would go further but tie the code to one ISA. Expert choice, where k can
- * be hundreds of tokens, keeps a binary heap per expert.
+ * the tie rule, and its branches cost as much as our whole selection.
+ * Expert choice, where k can be hundreds of tokens, keeps a binary heap
+ * per expert.
  */
 #include "models/router.h"
+#include "models/router_impl.h"
 
 #include <float.h>
 #include <limits.h>
@@ -53,7 +56,6 @@
 #include <gsl/gsl_matrix_float.h>
 #include <gsl/gsl_randist.h>
 
-#define LANES 16      /* floats per vector-kernel block: one AVX-512 register */
 #define GROUP_LANES 8 /* lanes of the per-group top-2 scan */
 #define MASK_WORDS 4  /* 64-bit candidate words kept on the stack */
 #define RANK_MAX 48   /* longest list ranked by rank_count; LANES multiple */
@@ -103,41 +105,6 @@ static inline int lowest_bit64(uint64_t m)
 #endif
 }
 
-struct router_out {
-    int max_tokens, max_slots, max_experts;
-    int n_tokens, n_slots, n_experts, n_dropped;
-    int32_t *offsets; /* max_tokens + 1 */
-    int32_t *experts; /* max_slots */
-    float *weights;   /* max_slots */
-    uint8_t *dropped; /* max_slots */
-    int *load;        /* max_experts */
-
-    /* scratch, contents meaningless between calls */
-    float *score;     /* padded row: p or s of the current token */
-    float *key;       /* padded row: biased or noisy selection key */
-    float *score2;    /* padded rows: the next token's s and key (v3) */
-    float *key2;
-    float *zpad;      /* padded row: logits copied when N % LANES != 0 */
-    float *bias;      /* padded row: the batch's v3 bias, zeros if none */
-    float *gscore;    /* 3 * max_experts + 2 * GROUP_LANES: m1, m2, scores */
-    float *lane1;     /* max_experts + GROUP_LANES: per-lane group top 2 */
-    float *lane2;
-    int32_t *cand;    /* max_experts + LANES: positions >= theta, padded */
-    uint32_t *mask;   /* max_experts / 32 + 4: key >= theta, by bits */
-    int32_t *mask_base; /* max_experts / 32 + 4: first position of a mask */
-    float *rank_v;    /* RANK_MAX + LANES: values being ranked, padded */
-    int32_t *glist;   /* max_experts: kept group ids */
-    int *rank;        /* RANK_MAX: ranks (entries past n are junk) */
-    float *best_v;    /* max_experts + 1: best-k values, and a spare */
-    int32_t *best_i;  /* max_experts + 1: best-k indices */
-    uint8_t *keep;    /* max_experts: group kept? */
-    int32_t *iota;    /* max_experts: 0..max_experts-1 for gsl_ran_choose */
-    int *count1;      /* max_experts: capacity cursors, heap sizes */
-    int *count2;      /* max_experts */
-    int32_t *cursor;  /* max_tokens: CSR fill cursors (expert choice) */
-    float *heap_v;    /* max_slots: expert-choice heaps, k per expert */
-    int32_t *heap_t;  /* max_slots */
-};
 
 static const char *const policy_names[ROUTER_POLICY_COUNT] = {
     "topk",   "v2-device-limited", "v3-group-limited",
@@ -183,6 +150,17 @@ void router_config_init(router_config *cfg, router_policy p, int n_experts,
     cfg->capacity_factor = 1.0;
     cfg->capacity_min = 0;
     cfg->hash_seed = 0;
+}
+
+const char *router_kernel_name(const router_config *cfg)
+{
+#ifdef ROUTER_HAVE_AVX512
+    if (cfg && !cfg->portable && router_v3_avx512_fits(cfg))
+        return "avx512";
+#else
+    (void)cfg;
+#endif
+    return "portable";
 }
 
 static int uses_top_k(router_policy p)
@@ -491,7 +469,7 @@ const int *router_out_expert_load(const router_out *o) { return o->load; }
 
 /* s = 1 / (1 + exp(-z)) (torch.sigmoid's formula) and key = s + bias. */
 VECTOR_KERNEL
-static void sigmoid_bias_blocks(const float *restrict z,
+void router_sigmoid_bias_blocks(const float *restrict z,
                                 const float *restrict bias,
                                 float *restrict s, float *restrict key,
                                 int n_blocks)
@@ -926,7 +904,7 @@ static void softmax_row(router_out *o, const float *z, int n)
 static void sigmoid_row(router_out *o, const float *z, int n)
 {
     const float *zp = padded_row(o, z, n, 0.0f);
-    sigmoid_bias_blocks(zp, o->bias, o->score, o->key, blocks_of(n));
+    router_sigmoid_bias_blocks(zp, o->bias, o->score, o->key, blocks_of(n));
 }
 
 /* ---- selection ------------------------------------------------------- */
@@ -1290,6 +1268,16 @@ static void emit_weighted(router_out *o, int base, int k, const float *score,
     }
 }
 
+void router_v3_token_portable(const router_config *cfg, router_out *o,
+                              const float *s, const float *key, int t)
+{
+    int k = cfg->top_k;
+    grouped_select(o, key, cfg->n_experts, cfg->n_group, cfg->topk_group, k,
+                   1);
+    emit_weighted(o, t * k, k, s, cfg->renormalize, cfg->scaling_factor);
+    o->offsets[t + 1] = (t + 1) * k;
+}
+
 /* ---- policies -------------------------------------------------------- */
 
 #ifdef HAVE_GROUP_TOP2_X8
@@ -1315,7 +1303,7 @@ static void route_v3_pipelined(const router_config *cfg, const float *logits,
             int nx = (t + 1) & 1;
             const float *zp = padded_row(
                 o, logits + (size_t)(t + 1) * (size_t)n, n, 0.0f);
-            sigmoid_bias_blocks(zp, o->bias, score[nx], key[nx], nb);
+            router_sigmoid_bias_blocks(zp, o->bias, score[nx], key[nx], nb);
             uint32_t bits = group_keep_x8(key[nx], gsize, 1, tg, &theta[nx]);
             int c = 0;
             for (int g = 0; g < 8; g++) {
@@ -1345,6 +1333,12 @@ static void route_token_choice(const router_config *cfg, const float *logits,
 {
     int n = cfg->n_experts, k = cfg->top_k;
     int v3 = cfg->policy == ROUTER_V3_GROUP_LIMITED;
+#ifdef ROUTER_HAVE_AVX512
+    if (v3 && !cfg->portable && router_v3_avx512_fits(cfg)) {
+        router_v3_avx512(cfg, logits, T, o);
+        return;
+    }
+#endif
 #ifdef HAVE_GROUP_TOP2_X8
     if (v3 && cfg->n_group == 8 && cfg->topk_group < 8 &&
         (n / 8) % 32 == 0) {

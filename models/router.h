@@ -80,14 +80,23 @@ typedef struct router_config {
     double capacity_factor;/* switch, gshard: C; expert-choice: c */
     int capacity_min;      /* floor on C (switch, gshard) or k (expert-choice) */
     uint64_t hash_seed;    /* hash: xored into the token id; 0 = plain hash */
+    int portable;          /* 1: portable C kernels only; 0: a CPU-specific
+                              kernel where one exists (router_kernel_name).
+                              The output is the same, bit for bit. */
 } router_config;
 
 /* Fills cfg with policy p on N experts and K per token and neutral
  * settings: one group, renormalize on for v3 (DeepSeek's Gate always
  * renormalises sigmoid weights) and off otherwise, scaling 1, capacity
- * factor 1, no capacity floor, hash seed 0. */
+ * factor 1, no capacity floor, hash seed 0, CPU-specific kernels allowed. */
 void router_config_init(router_config *cfg, router_policy p, int n_experts,
                         int top_k);
+
+/* The kernel router_route runs for cfg on this build and CPU: "avx512"
+ * for the v3 gate of DeepSeek-V3's shape (N = 256 in 8 groups, K <= 8,
+ * 2 * topk_group >= K) on a CPU with AVX-512F, VL and BW, unless
+ * cfg->portable; "portable" otherwise. Static string. */
+const char *router_kernel_name(const router_config *cfg);
 
 /* Checks cfg for the fields its policy reads. ERR_INPUT with a message that
  * names the field, e.g. "router v3-group-limited: n_experts 250 is not a
