@@ -3,12 +3,16 @@
  *
  *  - selection only (logits precomputed) for the DeepSeek-V3 gate (N = 256,
  *    8 groups of 32, keep 4, K = 8, bias on) on one core, the target being
- *    >= 5 M token-layer routings/s; a few other gates for context. Each
+ *    >= 5 M token-layer routings/s, with the kernel that ran (avx512 where
+ *    the CPU has it) and then the portable kernels on the same batch; a
+ *    few other gates for context. Each
  *    gate prints the rate of its fastest batch of 4096 tokens (the
  *    headline), the mean rate, and ns per token;
  *  - router logits z = h W for T = 8192, d = 7168, N = 256 through
  *    router_logits (GSL BLAS on OpenBLAS) next to a direct cblas_sgemm on
- *    the same shapes; the two should match, since GSL only forwards.
+ *    the same shapes; the two should match, since GSL only forwards;
+ *  - the whole V3 gate, logits then selection, in routings/s: the matmul
+ *    (2 d N flops a token) sets it.
  *
  * OpenBLAS threads follow OPENBLAS_NUM_THREADS (make bench sets 1).
  * gsl_randist.h is not included: it pulls gsl_cblas.h, whose declarations
@@ -89,7 +93,12 @@ static void bench_selection(gsl_rng *rng)
     v3.n_group = 8;
     v3.topk_group = 4;
     v3.scaling_factor = 2.5f;
+    /* the kernel this CPU runs, then the portable one it falls back on */
+    printf("v3_gate_n256_kernel = %s\n", router_kernel_name(&v3));
     routings_per_s("v3_gate_n256", &v3, logits, T, bias, out, 3.0);
+    router_config v3p = v3;
+    v3p.portable = 1;
+    routings_per_s("v3_gate_portable_n256", &v3p, logits, T, bias, out, 1.0);
 
     router_config v3u = v3;
     v3u.n_group = 1;
@@ -159,11 +168,33 @@ static void bench_logits(gsl_rng *rng)
         if (dt < best_cblas)
             best_cblas = dt;
     }
+    /* the whole gate: logits, then the V3 selection on them */
+    router_config v3;
+    router_config_init(&v3, ROUTER_V3_GROUP_LIMITED, N, 8);
+    v3.n_group = 8;
+    v3.topk_group = 4;
+    v3.scaling_factor = 2.5f;
+    router_out *out = NULL;
+    if (router_out_create(T, T * 8, N, &out, &e))
+        die("router_out_create", &e);
+    double best_gate = 1e30;
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now_s();
+        if (router_logits(h, T, D, w, N, z, &e) ||
+            router_route(&v3, z, T, NULL, NULL, NULL, out, &e))
+            die("logits + router_route", &e);
+        double dt = now_s() - t0;
+        if (dt < best_gate)
+            best_gate = dt;
+    }
+    router_out_destroy(out);
     printf("logits_shape = T%d_d%d_N%d\n", T, D, N);
     printf("openblas_threads = %d\n", openblas_get_num_threads());
     printf("logits_router_gflops = %.1f GFLOP/s\n", flop / best_gsl * 1e-9);
     printf("logits_cblas_gflops = %.1f GFLOP/s\n", flop / best_cblas * 1e-9);
     printf("logits_router_time = %.1f ms\n", best_gsl * 1e3);
+    printf("v3_gate_with_logits_d%d_routings_per_s = %.3g 1/s\n", D,
+           (double)T / best_gate);
     free(z);
     free(w);
     free(h);
