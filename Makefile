@@ -17,7 +17,21 @@ CC      ?= cc
 PKGS    := gsl sqlite3 cmocka inih openblas
 DEB_PKGS := build-essential pkg-config libgsl-dev libsqlite3-dev sqlite3 \
             libcmocka-dev libinih-dev libopenblas-dev gnuplot-nox chromium
-DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v gnuplot >/dev/null 2>&1 && echo yes)
+DEPS_CHECK = $(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v gnuplot >/dev/null 2>&1 && echo yes)
+DEPS_OK := $(DEPS_CHECK)
+# On a fresh machine every goal but deps, clean and lint installs the
+# packages first (make deps: apt-get as root, else it prints the command
+# and this stops), then goes on with the flags pkg-config now gives.
+ifneq ($(DEPS_OK),yes)
+ifneq ($(filter-out deps clean lint,$(or $(MAKECMDGOALS),all)),)
+$(info deps: Debian packages missing; installing them before building)
+DEPS_RC := $(shell $(MAKE) --no-print-directory deps >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error deps: install the packages as printed above, then run make again)
+endif
+DEPS_OK := $(DEPS_CHECK)
+endif
+endif
 # chromium is only needed by the test that opens the HTML report
 TEST_DEPS_OK := $(shell test -x /usr/bin/chromium && echo yes)
 
@@ -59,8 +73,7 @@ all: check-deps moesim
 
 check-deps:
 ifneq ($(DEPS_OK),yes)
-	@$(MAKE) --no-print-directory deps
-	@echo "dependencies installed; run make again" ; exit 1
+	@echo "deps: pkg-config still cannot find $(PKGS) or gnuplot after make deps"; exit 1
 endif
 
 deps:
