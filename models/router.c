@@ -773,11 +773,10 @@ static uint32_t group_keep_x8(const float *restrict key, int gsize,
         rank -= ((router_v16i)(vb >= sc) & after) |
                 ((router_v16i)(vb > sc) & ~after);
     }
-    /* rank < topk_group as a sign bit, in the 8 group lanes (ranks are
-     * 0..7: no overflow) */
+    /* rank < topk_group (-1 where true), in the 8 group lanes */
     const router_v16i group_lanes = {-1, -1, -1, -1, -1, -1, -1, -1,
                                      0, 0, 0, 0, 0, 0, 0, 0};
-    router_v16i keep = ((rank - topk_group) >> 31) & group_lanes;
+    router_v16i keep = (router_v16i)(rank < topk_group) & group_lanes;
     /* theta: the smallest m2 of a kept group, NaN ignored as the scalar
      * min ignores it; +inf when none */
     const router_v16f pinf = -ninf;
