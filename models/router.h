@@ -94,8 +94,9 @@ void router_config_init(router_config *cfg, router_policy p, int n_experts,
 
 /* The kernel router_route runs for cfg on this build and CPU: "avx512"
  * for the v3 gate of DeepSeek-V3's shape (N = 256 in 8 groups, K <= 8,
- * 2 * topk_group >= K) on a CPU with AVX-512F, VL and BW, unless
- * cfg->portable; "portable" otherwise. Static string. */
+ * 2 * topk_group >= K, topk_group < 8) on a CPU with AVX-512F, VL and BW
+ * (and POPCNT, BMI1), unless cfg->portable; "portable" otherwise. Static
+ * string. */
 const char *router_kernel_name(const router_config *cfg);
 
 /* Checks cfg for the fields its policy reads. ERR_INPUT with a message that

@@ -4,9 +4,10 @@
  * intrinsics, chosen at run time (router_kernel_name) when the CPU has
  * AVX-512F, VL and BW. It gives the portable kernels' output bit for bit:
  * the same sigmoids (router_sigmoid_bias_blocks), the same compare-and-
- * select arithmetic in the same order, and tokens it cannot take exactly
- * (NaN keys, more than LANES keys at the threshold) go to the portable
- * selection. tests/unit/router/test_kernels.c compares the two on ties,
+ * select arithmetic in the same order, and the tokens it does not take
+ * (NaN group scores; fewer than K, or more than LANES, keys at or above
+ * the threshold) go to the portable selection. NaN keys are never
+ * candidates, in either path. tests/unit/router/test_kernels.c compares the two on ties,
  * NaN and random batches.
  *
  * Why a CPU-specific kernel: the bench target is >= 5 M routings/s on
@@ -36,7 +37,8 @@
 #ifdef ROUTER_HAVE_AVX512
 #include <immintrin.h>
 
-#define AVX512_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,popcnt,bmi")))
+#define AVX512_TARGET                                                        \
+    __attribute__((target("avx512f,avx512vl,avx512bw,popcnt,bmi")))
 
 int router_v3_avx512_fits(const router_config *cfg)
 {
@@ -45,7 +47,8 @@ int router_v3_avx512_fits(const router_config *cfg)
            2 * cfg->topk_group >= cfg->top_k &&
            __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw");
+           __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
 }
 
 /* One stage of a bitonic network on 8 packed keys: lane i meets lane
@@ -83,7 +86,7 @@ AVX512_TARGET static inline __m512i bitonic_sort8(__m512i x)
 }
 
 /* top2(P u Q) from lane pairs (p1, p2) and (q1, q2): (max(p1, q1),
- * max(min(p1, q1), max(p2, q2))), as router.c's V16_TOP2. */
+ * max(min(p1, q1), max(p2, q2))), as router_vec.c's V16_TOP2. */
 #define TOP2(p1, p2, q1, q2, n1, n2)                                         \
     do {                                                                     \
         __m512 lo_ = _mm512_min_ps(p1, q1), hi2_ = _mm512_max_ps(p2, q2);    \
@@ -95,7 +98,7 @@ AVX512_TARGET static inline __m512i bitonic_sort8(__m512i x)
  * a pair of vectors (x, y), indices 16-31 naming y's: p takes the lanes
  * with (lane mod 2w) < w, first x's then y's, q the others. Lane i of the
  * result then meets lane i + w of the same group's data, as in
- * group_keep_x8. */
+ * router_group_keep_x8. */
 typedef struct {
     __m512i p[4], q[4];
 } fold_lanes;
@@ -116,7 +119,7 @@ AVX512_TARGET static void fold_lanes_init(fold_lanes *f)
     }
 }
 
-/* The 8 groups' top 2 of key, folded as group_keep_x8 folds them: lanes
+/* The 8 groups' top 2 of key, folded as router_group_keep_x8 does: lanes
  * 0-7 of *m1 and *m2. Each step folds pairs of vectors in place, down to
  * one vector, which the last step pairs with itself. */
 AVX512_TARGET static inline void group_top2_x8(const float *key,
@@ -204,11 +207,11 @@ void router_v3_avx512(const router_config *cfg, const float *logits, int T,
         __m512 m1, m2;
         group_top2_x8(key, &lanes, &m1, &m2);
         __mmask16 kept = kept_groups(_mm512_add_ps(m1, m2), tg);
-        /* theta: the smallest m2 of a kept group (NaN ignored), which the
-         * 2 * topk_group >= K values m1, m2 of the kept groups reach */
-        __mmask16 ok = _mm512_mask_cmp_ps_mask(kept, m2, m2, _CMP_ORD_Q);
+        /* theta: the smallest m2 of a kept group, which the 2 *
+         * topk_group >= K values m1, m2 of the kept groups reach. m2 is
+         * never NaN: every fold keeps the operand that is not. */
         __m512 theta = _mm512_set1_ps(
-            _mm512_reduce_min_ps(_mm512_mask_mov_ps(pinf, ok, m2)));
+            _mm512_reduce_min_ps(_mm512_mask_mov_ps(pinf, kept, m2)));
         int n = 0;
         unsigned bits = kept;
         if (__builtin_popcount(bits) == tg) { /* else NaN scores */
