@@ -1,7 +1,9 @@
 /*
- * router_impl: what router.c shares with its CPU-specific kernels
- * (router_avx512.c), not part of the router's interface: the result
- * buffer's layout and the portable pieces a kernel falls back on.
+ * router_impl: what the router's files share, not part of its interface
+ * (router.h): the result buffer's layout, the vector kernels of
+ * router_vec.c, the selection of router_topk.c that router.c's policies
+ * and router_avx512.c's kernel call. Comments on the functions are at
+ * their definitions.
  */
 #ifndef MOESIM_MODELS_ROUTER_IMPL_H
 #define MOESIM_MODELS_ROUTER_IMPL_H
@@ -10,7 +12,10 @@
 
 #include "models/router.h"
 
-#define LANES 16 /* floats per vector-kernel block: one AVX-512 register */
+#define LANES 16      /* floats per vector-kernel block: one AVX-512 register */
+#define GROUP_LANES 8 /* lanes of the per-group top-2 scan */
+#define MASK_WORDS 4  /* 64-bit candidate words kept on the stack */
+#define RANK_MAX 48   /* longest list ranked by rank_count; LANES multiple */
 
 struct router_out {
     int max_tokens, max_slots, max_experts;
@@ -48,12 +53,52 @@ struct router_out {
     int32_t *heap_t;  /* max_slots */
 };
 
-/* s = 1 / (1 + exp(-z)) and key = s + bias over n_blocks blocks of LANES
- * (router.c: libmvec's vector expf, the same code for every element). */
+/* Blocks of LANES that hold n floats. */
+static inline int router_blocks_of(int n) { return (n + LANES - 1) / LANES; }
+
+/* ---- router_vec.c: vector kernels over blocks of LANES --------------- */
+
+/* s = 1 / (1 + exp(-z)) and key = s + bias (libmvec's vector expf, the
+ * same code for every element). */
 void router_sigmoid_bias_blocks(const float *restrict z,
                                 const float *restrict bias,
                                 float *restrict s, float *restrict key,
                                 int n_blocks);
+void router_rank_count(const float *restrict v, int n, int n_blocks,
+                       int *restrict rank);
+void router_rank_count16(const float *restrict v, int *restrict rank);
+void router_rank_place16(const float *restrict v, const int32_t *restrict idx,
+                         int k, float *restrict bv, int32_t *restrict bi);
+void router_group_top2_blocks(const float *restrict key, int n_group,
+                              int gsize, float *restrict m1,
+                              float *restrict m2);
+void router_group_lane_top2(const float *restrict key, int n_group,
+                            int gsize, float *restrict l1,
+                            float *restrict l2);
+int router_ge_masks32(const float *restrict v, int gsize,
+                      const int32_t *restrict glist, int ng, float theta,
+                      uint32_t *restrict masks);
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's vector extensions fold V3's 8 groups in registers. */
+#define ROUTER_HAVE_GROUP_KEEP_X8 1
+uint32_t router_group_keep_x8(const float *restrict key, int gsize,
+                              int top2_sum, int topk_group,
+                              float *restrict theta);
+#endif
+/* Score rows of n experts into o->score (and o->key), padded to LANES. */
+const float *router_padded_row(router_out *o, const float *z, int n,
+                               float fill);
+void router_softmax_row(router_out *o, const float *z, int n);
+void router_sigmoid_row(router_out *o, const float *z, int n);
+
+/* ---- router_topk.c: selection and the token-choice gates ------------- */
+
+int router_argmax_range(const float *v, int lo, int hi);
+void router_best_of_range(const float *v, int lo, int hi, int k, float *bv,
+                          int32_t *bi);
+/* topk, v2 and v3: K picks per token into o. */
+void router_route_token_choice(const router_config *cfg, const float *logits,
+                               int T, router_out *o);
 
 /* Token t of a v3 gate by the portable selection from its scores s and
  * keys key (rows padded to LANES): what a kernel does with the rare tokens
@@ -68,7 +113,7 @@ void router_v3_token_portable(const router_config *cfg, router_out *o,
 
 /* Whether router_v3_avx512 takes cfg on this CPU: the v3 gate of
  * DeepSeek-V3's shape (N = 256 in 8 groups, K <= 8, 2 * topk_group >= K,
- * topk_group < 8) on a CPU with AVX-512F, VL and BW. */
+ * topk_group < 8) on a CPU with AVX-512F, VL, BW, POPCNT and BMI1. */
 int router_v3_avx512_fits(const router_config *cfg);
 
 /* Routes T tokens of a config router_v3_avx512_fits admits, as the
