@@ -18,7 +18,7 @@
 /* ---- the plan section ----------------------------------------------- */
 
 /* "Atlas 800I A2 x 2 nodes, moge, EP8 attention-DP16": as moesim plan
- * names a candidate (sim/plan.c). */
+ * names a candidate (sim/plan_report.c). */
 static char *plan_label(const plan_row *w)
 {
     char *s = NULL;
