@@ -1,15 +1,19 @@
+/*
+ * store: opening and closing the results database (results/store.h): the
+ * schema text, creating a new database or checking that an existing one
+ * holds the same scenario, and the SQLite helpers the store's files share
+ * (results/store_impl.h lists them).
+ */
 #include "results/store.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "results/sha256.h"
+#include "results/store_impl.h"
 
 #define SCHEMA_VERSION 1
 #define APPLICATION_ID 1297040723 /* 0x4D4F4553, "MOES" */
@@ -17,8 +21,6 @@
 /* How long a statement waits for another connection's lock (a reader's
  * checkpoint, a second writer) before it fails with SQLITE_BUSY. */
 #define BUSY_TIMEOUT_MS 5000
-
-#define RUN_LABEL_MAX 160
 
 /* results/schema.sql, byte for byte (test_schema checks it). The Makefile
  * compiles sources only, so the file cannot be turned into a C string at
@@ -188,74 +190,30 @@ static const char schema_sql[] =
     "-- index (rows are about 150 bytes, well within what SQLite advises for\n"
     "-- WITHOUT ROWID), and the key still rejects a row the replay sent twice.\n";
 
-/* The row tables, one prepared INSERT each, reused for every row. */
-enum { INS_LAYER, INS_DEVICE, INS_STEP, INS_EXPERT, INS_LINK, INS_SUMMARY,
-       INS_COUNT };
-
-static const char *const insert_sql[INS_COUNT] = {
-    "INSERT INTO layer_step (run_id, step, layer, moe, tokens, token_experts,"
-    " dropped, imbalance_score, device_max_over_mean, expert_max_over_mean,"
-    " attention_s, dispatch_s, expert_compute_max_s, expert_compute_mean_s,"
-    " combine_s, idle_mean_s, layer_s, bytes_intra_node, bytes_inter_node,"
-    " busiest_link_utilization, busiest_link)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    "INSERT INTO device_step (run_id, step, device, token_experts, compute_s,"
-    " comm_s, idle_s) VALUES (?,?,?,?,?,?,?)",
-    "INSERT INTO step (run_id, step, step_s, tokens, tokens_per_s,"
-    " tokens_per_s_per_device, compute_s, a2a_s, idle_s, other_s,"
-    " bytes_intra_node, bytes_inter_node, mfu)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    "INSERT INTO expert_load (run_id, layer, expert, load, replicas)"
-    " VALUES (?,?,?,?,?)",
-    "INSERT INTO link (run_id, name, bytes, busy_s, utilization)"
-    " VALUES (?,?,?,?,?)",
-    "INSERT INTO summary (run_id, steps, step_s, tokens_per_s,"
-    " tokens_per_s_per_device, tpot_s, ttft_s, imbalance_score,"
-    " device_max_over_mean, expert_max_over_mean, a2a_share, idle_share,"
-    " bytes_inter_node_per_step, bytes_intra_node_per_step, dropped_fraction,"
-    " mfu, hbm_needed_bytes, hbm_available_bytes, fits)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"};
-
-static const char *const insert_table[INS_COUNT] = {
-    "layer_step", "device_step", "step", "expert_load", "link", "summary"};
-
-struct store {
-    sqlite3 *db;
-    char *path;           /* owned copy */
-    char *moesim_version; /* owned copy, stamped on each run */
-    sqlite3_stmt *ins[INS_COUNT];
-    /* The open run; run_id 0 when none (SQLite never hands out rowid 0
-     * for an INTEGER PRIMARY KEY it chooses itself). */
-    sqlite3_int64 run_id;
-    int run_has_summary;
-    char run_label[RUN_LABEL_MAX]; /* "policy 'topk' seed 3", for messages */
-    err_t *sink_err;      /* borrowed from store_sink's caller */
-};
-
 /* ---- small helpers ------------------------------------------------- */
 
 /* Records an SQLite failure: "PATH: what: sqlite's message". */
-static int db_fail(const store_t *s, err_t *e, const char *what)
+int store_db_fail(const store_t *s, err_t *e, const char *what)
 {
     return err_set(e, ERR_IO, "%s: %s: %s", s->path, what,
                    sqlite3_errmsg(s->db));
 }
 
-static int exec(store_t *s, const char *sql, const char *what, err_t *e)
+int store_exec(store_t *s, const char *sql, const char *what, err_t *e)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return db_fail(s, e, what);
+        return store_db_fail(s, e, what);
     return 0;
 }
 
-static int prepare(store_t *s, const char *sql, sqlite3_stmt **st,
-                   const char *what, err_t *e)
+int store_prepare(store_t *s, const char *sql, sqlite3_stmt **st,
+                  const char *what, err_t *e)
 {
     int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
     if (rc != SQLITE_OK) {
         *st = NULL;
-        return db_fail(s, e, what);
+        return store_db_fail(s, e, what);
     }
     return 0;
 }
@@ -264,48 +222,15 @@ static int prepare(store_t *s, const char *sql, sqlite3_stmt **st,
  * rolled back by itself after some errors (SQLITE_FULL, SQLITE_IOERR...),
  * hence the autocommit test. The rollback's own failure is not reported:
  * it runs on an error path whose first message is the one that matters. */
-static void rollback_quietly(store_t *s)
+void store_rollback_quietly(store_t *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Binds the columns of one row in order, keeping the first failure, so a
- * row insert reads as a list of its fields and checks every call once. */
-typedef struct binder {
-    sqlite3_stmt *st;
-    int col;
-    int rc;
-} binder;
-
-static void bind_i64(binder *b, sqlite3_int64 v)
-{
-    if (b->rc == SQLITE_OK)
-        b->rc = sqlite3_bind_int64(b->st, ++b->col, v);
-}
-
-/* NaN is stored as NULL (SQLite's own rule for bound doubles), which is
- * what a reader should see for "not measured". */
-static void bind_f64(binder *b, double v)
-{
-    if (b->rc == SQLITE_OK)
-        b->rc = sqlite3_bind_double(b->st, ++b->col, v);
-}
-
-/* v may be NULL (stored as NULL). n < 0: up to the NUL. Copied, so the
- * caller's buffer may change after the call. */
-static void bind_text(binder *b, const char *v, int n)
-{
-    if (b->rc != SQLITE_OK)
-        return;
-    ++b->col;
-    b->rc = v ? sqlite3_bind_text(b->st, b->col, v, n, SQLITE_TRANSIENT)
-              : sqlite3_bind_null(b->st, b->col);
-}
-
 /* Steps a statement that returns no row, then resets it for reuse. */
-static int step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
-                     const char *what, err_t *e)
+int store_step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
+                    const char *what, err_t *e)
 {
     int rc = bind_rc;
     if (rc == SQLITE_OK) {
@@ -314,15 +239,10 @@ static int step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
             rc = SQLITE_OK;
     }
     if (rc != SQLITE_OK)
-        db_fail(s, e, what);
+        store_db_fail(s, e, what);
     /* reset repeats a failed step's code; that failure is already kept */
     (void)sqlite3_reset(st);
     return rc == SQLITE_OK ? 0 : ERR_IO;
-}
-
-static int status_ok(const char *status, const char *a, const char *b)
-{
-    return status && (strcmp(status, a) == 0 || strcmp(status, b) == 0);
 }
 
 /* ---- opening ------------------------------------------------------- */
@@ -341,7 +261,7 @@ static int query_int(store_t *s, const char *sql, sqlite3_int64 *out,
                      err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, sql, &st, "reading the database header", e);
+    int rc = store_prepare(s, sql, &st, "reading the database header", e);
     if (rc != 0)
         return rc;
     int step = sqlite3_step(st);
@@ -349,7 +269,7 @@ static int query_int(store_t *s, const char *sql, sqlite3_int64 *out,
         *out = sqlite3_column_int64(st, 0);
         rc = 0;
     } else {
-        rc = db_fail(s, e, "reading the database header");
+        rc = store_db_fail(s, e, "reading the database header");
     }
     (void)sqlite3_finalize(st);
     return rc;
@@ -361,14 +281,14 @@ static int create_schema(store_t *s, const store_scenario *scen,
                          char (*hex)[SHA256_HEX_CHARS + 1], err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    int rc = exec(s, schema_sql, "creating the schema", e);
+    int rc = store_exec(s, schema_sql, "creating the schema", e);
     if (rc != 0)
         goto fail;
 
-    rc = prepare(s,
-                 "INSERT INTO scenario (id, name, phase, text, moesim_version,"
-                 " created_at) VALUES (1, ?, ?, ?, ?, ?)",
-                 &st, "recording the scenario", e);
+    rc = store_prepare(s,
+                       "INSERT INTO scenario (id, name, phase, text,"
+                       " moesim_version, created_at) VALUES (1, ?, ?, ?, ?, ?)",
+                       &st, "recording the scenario", e);
     if (rc != 0)
         goto fail;
     binder b = {st, 0, SQLITE_OK};
@@ -377,16 +297,16 @@ static int create_schema(store_t *s, const store_scenario *scen,
     bind_text(&b, scen->text, -1);
     bind_text(&b, scen->moesim_version, -1);
     bind_text(&b, scen->created_at, -1);
-    rc = step_done(s, st, b.rc, "recording the scenario", e);
+    rc = store_step_done(s, st, b.rc, "recording the scenario", e);
     if (rc != 0)
         goto fail;
     (void)sqlite3_finalize(st);
     st = NULL;
 
-    rc = prepare(s,
-                 "INSERT INTO scenario_file (position, role, path, sha256)"
-                 " VALUES (?, ?, ?, ?)",
-                 &st, "recording the scenario's files", e);
+    rc = store_prepare(s,
+                       "INSERT INTO scenario_file (position, role, path,"
+                       " sha256) VALUES (?, ?, ?, ?)",
+                       &st, "recording the scenario's files", e);
     if (rc != 0)
         goto fail;
     for (int i = 0; i < scen->n_files; i++) {
@@ -395,22 +315,22 @@ static int create_schema(store_t *s, const store_scenario *scen,
         bind_text(&f, scen->files[i].role, -1);
         bind_text(&f, scen->files[i].path, -1);
         bind_text(&f, hex[i], SHA256_HEX_CHARS);
-        rc = step_done(s, st, f.rc, "recording the scenario's files", e);
+        rc = store_step_done(s, st, f.rc, "recording the scenario's files", e);
         if (rc != 0)
             goto fail;
     }
     (void)sqlite3_finalize(st);
     st = NULL;
 
-    rc = prepare(s, "INSERT INTO policy (position, name) VALUES (?, ?)", &st,
-                 "recording the policies", e);
+    rc = store_prepare(s, "INSERT INTO policy (position, name) VALUES (?, ?)",
+                       &st, "recording the policies", e);
     if (rc != 0)
         goto fail;
     for (int i = 0; i < scen->n_policies; i++) {
         binder p = {st, 0, SQLITE_OK};
         bind_i64(&p, i);
         bind_text(&p, scen->policies[i], -1);
-        rc = step_done(s, st, p.rc, "recording the policies", e);
+        rc = store_step_done(s, st, p.rc, "recording the policies", e);
         if (rc != 0)
             goto fail;
     }
@@ -436,8 +356,8 @@ static int check_scenario(store_t *s, const store_scenario *scen,
                           char (*hex)[SHA256_HEX_CHARS + 1], err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT text FROM scenario WHERE id = 1", &st,
-                     "reading the stored scenario", e);
+    int rc = store_prepare(s, "SELECT text FROM scenario WHERE id = 1", &st,
+                           "reading the stored scenario", e);
     if (rc != 0)
         goto fail;
     int step = sqlite3_step(st);
@@ -447,7 +367,7 @@ static int check_scenario(store_t *s, const store_scenario *scen,
                            "%s: a moesim database without its scenario row; "
                            "expected a complete database or a new -o",
                            s->path)
-                 : db_fail(s, e, "reading the stored scenario");
+                 : store_db_fail(s, e, "reading the stored scenario");
         goto fail;
     }
     const char *text = (const char *)sqlite3_column_text(st, 0);
@@ -458,8 +378,8 @@ static int check_scenario(store_t *s, const store_scenario *scen,
     (void)sqlite3_finalize(st);
     st = NULL;
 
-    rc = prepare(s, "SELECT name FROM policy ORDER BY position", &st,
-                 "reading the stored policies", e);
+    rc = store_prepare(s, "SELECT name FROM policy ORDER BY position", &st,
+                       "reading the stored policies", e);
     if (rc != 0)
         goto fail;
     int i = 0;
@@ -471,7 +391,7 @@ static int check_scenario(store_t *s, const store_scenario *scen,
         i++;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = db_fail(s, e, "reading the stored policies");
+        rc = store_db_fail(s, e, "reading the stored policies");
         goto fail;
     }
     if (step == SQLITE_ROW || i != scen->n_policies) {
@@ -481,10 +401,10 @@ static int check_scenario(store_t *s, const store_scenario *scen,
     (void)sqlite3_finalize(st);
     st = NULL;
 
-    rc = prepare(s,
-                 "SELECT role, path, sha256 FROM scenario_file"
-                 " ORDER BY position",
-                 &st, "reading the stored file digests", e);
+    rc = store_prepare(s,
+                       "SELECT role, path, sha256 FROM scenario_file"
+                       " ORDER BY position",
+                       &st, "reading the stored file digests", e);
     if (rc != 0)
         goto fail;
     i = 0;
@@ -509,7 +429,7 @@ static int check_scenario(store_t *s, const store_scenario *scen,
         i++;
     }
     if (step != SQLITE_DONE) {
-        rc = db_fail(s, e, "reading the stored file digests");
+        rc = store_db_fail(s, e, "reading the stored file digests");
         goto fail;
     }
     if (i != scen->n_files) {
@@ -610,12 +530,12 @@ int store_open(store_t **out, const char *path, const store_scenario *scen,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                             SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        rc = s->db ? db_fail(s, e, "cannot open the results database")
+        rc = s->db ? store_db_fail(s, e, "cannot open the results database")
                    : err_set(e, ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
-        rc = db_fail(s, e, "setting the busy timeout");
+        rc = store_db_fail(s, e, "setting the busy timeout");
         goto fail;
     }
     /* The first read of the file: a file that is not SQLite at all is the
@@ -632,25 +552,27 @@ int store_open(store_t **out, const char *path, const store_scenario *scen,
     /* WAL: moesim compare (or a user's sqlite3) can read while a run
      * writes. NORMAL sync is durable against a crash of the process, the
      * case --resume is for. */
-    if ((rc = exec(s, "PRAGMA journal_mode = WAL", "switching to WAL", e)) ||
-        (rc = exec(s, "PRAGMA synchronous = NORMAL", "setting synchronous",
-                   e)) ||
-        (rc = exec(s, "PRAGMA foreign_keys = ON", "enabling foreign keys",
-                   e)))
+    if ((rc = store_exec(s, "PRAGMA journal_mode = WAL", "switching to WAL",
+                         e)) ||
+        (rc = store_exec(s, "PRAGMA synchronous = NORMAL",
+                         "setting synchronous", e)) ||
+        (rc = store_exec(s, "PRAGMA foreign_keys = ON",
+                         "enabling foreign keys", e)))
         goto fail;
 
-    if ((rc = exec(s, "BEGIN IMMEDIATE", "locking the database", e)) != 0)
+    if ((rc = store_exec(s, "BEGIN IMMEDIATE", "locking the database", e)) != 0)
         goto fail;
     rc = create_or_check(s, scen, hex, e);
     if (rc == 0)
-        rc = exec(s, "COMMIT", "writing the scenario", e);
+        rc = store_exec(s, "COMMIT", "writing the scenario", e);
     if (rc != 0) {
-        rollback_quietly(s);
+        store_rollback_quietly(s);
         goto fail;
     }
 
     for (int k = 0; k < INS_COUNT; k++) {
-        rc = prepare(s, insert_sql[k], &s->ins[k], "preparing the inserts", e);
+        rc = store_prepare(s, store_insert_sql[k], &s->ins[k],
+                           "preparing the inserts", e);
         if (rc != 0)
             goto fail;
     }
@@ -665,18 +587,15 @@ fail:
 
 /* ---- closing ------------------------------------------------------- */
 
-static int finish_run(store_t *s, const char *status, const char *finished_at,
-                      double wall_s, const char *error, err_t *e);
-
 void store_close(store_t *s)
 {
     if (!s)
         return;
     if (s->run_id != 0) {
-        rollback_quietly(s);
+        store_rollback_quietly(s);
         /* best effort, see store.h; nobody is left to read the message */
-        (void)finish_run(s, "failed", NULL, NAN,
-                         "closed before the run ended", NULL);
+        (void)store_finish_run(s, "failed", NULL, NAN,
+                               "closed before the run ended", NULL);
     }
     for (int k = 0; k < INS_COUNT; k++)
         (void)sqlite3_finalize(s->ins[k]);
@@ -693,419 +612,3 @@ void store_close(store_t *s)
 const char *store_path(const store_t *s) { return s->path; }
 
 const char *store_schema_sql(void) { return schema_sql; }
-
-/* ---- runs ---------------------------------------------------------- */
-
-/* Seeds are stored in SQLite's signed 64-bit INTEGER. */
-static int seed_ok(const store_t *s, unsigned long seed, err_t *e)
-{
-    if ((unsigned long long)seed > (unsigned long long)INT64_MAX)
-        return err_set(e, ERR_INPUT,
-                       "%s: seed %lu is above %lld, the largest the results "
-                       "database stores; expected a smaller seed",
-                       s->path, seed, (long long)INT64_MAX);
-    return 0;
-}
-
-/* The stored run (policy, seed): *run_id 0 when there is none, else its
- * id and *done whether its status is 'done'. */
-static int find_run(store_t *s, const char *policy, unsigned long seed,
-                    sqlite3_int64 *run_id, int *done, err_t *e)
-{
-    sqlite3_stmt *st = NULL;
-    *run_id = 0;
-    *done = 0;
-    int rc = prepare(s,
-                     "SELECT run_id, status = 'done' FROM run"
-                     " WHERE policy = ? AND seed = ?",
-                     &st, "looking up a run", e);
-    if (rc != 0)
-        return rc;
-    binder b = {st, 0, SQLITE_OK};
-    bind_text(&b, policy, -1);
-    bind_i64(&b, (sqlite3_int64)seed);
-    int step = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
-    if (step == SQLITE_ROW) {
-        *run_id = sqlite3_column_int64(st, 0);
-        *done = sqlite3_column_int(st, 1);
-    } else if (step != SQLITE_DONE) {
-        rc = db_fail(s, e, "looking up a run");
-    }
-    (void)sqlite3_finalize(st);
-    return rc;
-}
-
-int store_run_is_done(store_t *s, const char *policy, unsigned long seed,
-                      int *done, err_t *e)
-{
-    sqlite3_int64 run_id;
-    *done = 0;
-    MOESIM_ASSERT(policy);
-    int rc = seed_ok(s, seed, e);
-    if (rc == 0)
-        rc = find_run(s, policy, seed, &run_id, done, e);
-    return rc;
-}
-
-/* "topk, moge" into buf, for the message about an unknown policy. */
-static void list_policies(store_t *s, char *buf, size_t n)
-{
-    sqlite3_stmt *st = NULL;
-    size_t used = 0;
-    buf[0] = '\0';
-    if (sqlite3_prepare_v2(s->db, "SELECT name FROM policy ORDER BY position",
-                           -1, &st, NULL) != SQLITE_OK)
-        return; /* the message loses its list, nothing worse */
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *name = sqlite3_column_text(st, 0);
-        int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
-                         name ? (const char *)name : "?");
-        if (w < 0 || (size_t)w >= n - used)
-            break;
-        used += (size_t)w;
-    }
-    (void)sqlite3_finalize(st);
-}
-
-static int policy_known(store_t *s, const char *policy, err_t *e)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT 1 FROM policy WHERE name = ?", &st,
-                     "looking up a policy", e);
-    if (rc != 0)
-        return rc;
-    binder b = {st, 0, SQLITE_OK};
-    bind_text(&b, policy, -1);
-    int step = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
-    (void)sqlite3_finalize(st);
-    if (step == SQLITE_ROW)
-        return 0;
-    if (step != SQLITE_DONE)
-        return db_fail(s, e, "looking up a policy");
-    char names[512];
-    list_policies(s, names, sizeof names);
-    return err_set(e, ERR_INPUT,
-                   "%s: policy '%s' is not one of the scenario's; expected "
-                   "one of: %s",
-                   s->path, policy, names);
-}
-
-int store_run_begin(store_t *s, const metrics_run *run,
-                    const char *started_at, err_t *e)
-{
-    sqlite3_stmt *st = NULL;
-    sqlite3_int64 old_id = 0;
-    int done = 0;
-    MOESIM_ASSERT(s->run_id == 0); /* end or abort the previous run first */
-    MOESIM_ASSERT(run->policy && run->router && run->placement &&
-                  started_at);
-    int rc = seed_ok(s, run->seed, e);
-    if (rc != 0)
-        return rc;
-
-    /* Committed on its own, so from here on a reader sees the run as
-     * 'running', and a process killed -9 leaves it so. */
-    if ((rc = exec(s, "BEGIN IMMEDIATE", "starting a run", e)) != 0)
-        goto fail;
-    if ((rc = policy_known(s, run->policy, e)) != 0 ||
-        (rc = find_run(s, run->policy, run->seed, &old_id, &done, e)) != 0)
-        goto fail;
-    if (done) {
-        rc = err_set(e, ERR_INPUT,
-                     "%s: policy '%s' seed %lu is already done; expected "
-                     "it to be skipped (store_run_is_done)",
-                     s->path, run->policy, run->seed);
-        goto fail;
-    }
-    if (old_id != 0) {
-        /* A run that never finished: its rows go with it (ON DELETE
-         * CASCADE), so the rerun starts clean. */
-        rc = prepare(s, "DELETE FROM run WHERE run_id = ?", &st,
-                     "deleting an unfinished run", e);
-        if (rc != 0)
-            goto fail;
-        binder d = {st, 0, SQLITE_OK};
-        bind_i64(&d, old_id);
-        if ((rc = step_done(s, st, d.rc, "deleting an unfinished run", e)))
-            goto fail;
-        (void)sqlite3_finalize(st);
-        st = NULL;
-    }
-    rc = prepare(s,
-                 "INSERT INTO run (policy, router, placement, seed, status,"
-                 " started_at, moesim_version)"
-                 " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                 &st, "recording a run", e);
-    if (rc != 0)
-        goto fail;
-    binder b = {st, 0, SQLITE_OK};
-    bind_text(&b, run->policy, -1);
-    bind_text(&b, run->router, -1);
-    bind_text(&b, run->placement, -1);
-    bind_i64(&b, (sqlite3_int64)run->seed);
-    bind_text(&b, started_at, -1);
-    bind_text(&b, s->moesim_version, -1);
-    if ((rc = step_done(s, st, b.rc, "recording a run", e)) != 0)
-        goto fail;
-    sqlite3_int64 id = sqlite3_last_insert_rowid(s->db);
-    if ((rc = exec(s, "COMMIT", "recording a run", e)) != 0)
-        goto fail;
-
-    /* The run's rows, committed (or rolled back) as one. If this BEGIN
-     * fails the run row stays 'running': not done, redone on resume. */
-    if ((rc = exec(s, "BEGIN IMMEDIATE", "starting a run's rows", e)) != 0)
-        goto fail;
-    s->run_id = id;
-    s->run_has_summary = 0;
-    snprintf(s->run_label, sizeof s->run_label, "policy '%s' seed %lu",
-             run->policy, run->seed);
-    (void)sqlite3_finalize(st);
-    return 0;
-fail:
-    (void)sqlite3_finalize(st);
-    rollback_quietly(s);
-    return rc;
-}
-
-/* Records status etc. on the run row of the open run in its own
- * statement (autocommit when no transaction is open) and closes the run. */
-static int finish_run(store_t *s, const char *status, const char *finished_at,
-                      double wall_s, const char *error, err_t *e)
-{
-    sqlite3_stmt *st = NULL;
-    sqlite3_int64 id = s->run_id;
-    s->run_id = 0;
-    int rc = prepare(s,
-                     "UPDATE run SET status = ?, finished_at = ?, wall_s = ?,"
-                     " error = ? WHERE run_id = ?",
-                     &st, "recording the end of a run", e);
-    if (rc != 0)
-        return rc;
-    binder b = {st, 0, SQLITE_OK};
-    bind_text(&b, status, -1);
-    bind_text(&b, finished_at, -1);
-    bind_f64(&b, wall_s);
-    bind_text(&b, error, -1);
-    bind_i64(&b, id);
-    rc = step_done(s, st, b.rc, "recording the end of a run", e);
-    (void)sqlite3_finalize(st);
-    return rc;
-}
-
-int store_run_end(store_t *s, const char *status, const char *finished_at,
-                  double wall_s, const char *error, err_t *e)
-{
-    MOESIM_ASSERT(s->run_id != 0);
-    MOESIM_ASSERT(status_ok(status, "done", "failed"));
-    int done = strcmp(status, "done") == 0;
-    if (done && !s->run_has_summary)
-        return err_set(e, ERR_SIM,
-                       "%s: %s ended as done without its summary row",
-                       s->path, s->run_label);
-    int rc = finish_run(s, status, finished_at, wall_s, done ? NULL : error,
-                        e);
-    if (rc == 0)
-        rc = exec(s, "COMMIT", "committing a run", e);
-    if (rc != 0)
-        rollback_quietly(s); /* the row stays 'running': not done */
-    return rc;
-}
-
-int store_run_abort(store_t *s, const char *status, const char *finished_at,
-                    double wall_s, const char *error, err_t *e)
-{
-    MOESIM_ASSERT(s->run_id != 0);
-    MOESIM_ASSERT(status_ok(status, "interrupted", "failed"));
-    /* First the rows go; only then is the status written, in autocommit,
-     * so there is no moment at which a reader sees the rows. */
-    int rc = 0;
-    if (!sqlite3_get_autocommit(s->db))
-        rc = exec(s, "ROLLBACK", "rolling back a run", e);
-    if (rc != 0) {
-        s->run_id = 0;
-        return rc;
-    }
-    return finish_run(s, status, finished_at, wall_s, error, e);
-}
-
-/* ---- the sink ------------------------------------------------------ */
-
-/* Steps table k's bound insert and resets it for the next row. 0, or
- * ERR_IO with SQLite's message copied into msg before the reset. */
-static int insert_step(store_t *s, int k, int bind_rc, char *msg, size_t n)
-{
-    int rc = bind_rc;
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(s->ins[k]);
-        if (rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_OK)
-        snprintf(msg, n, "%s", sqlite3_errmsg(s->db));
-    /* reset repeats a failed step's code; the message is already kept */
-    (void)sqlite3_reset(s->ins[k]);
-    return rc == SQLITE_OK ? 0 : ERR_IO;
-}
-
-/* The message of a failed row insert: table, row, run, SQLite's reason. */
-static int insert_failed(store_t *s, int k, const char *msg,
-                         const char *row_fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int insert_failed(store_t *s, int k, const char *msg,
-                         const char *row_fmt, ...)
-{
-    char row[128];
-    va_list ap;
-    va_start(ap, row_fmt);
-    vsnprintf(row, sizeof row, row_fmt, ap);
-    va_end(ap);
-    return err_set(s->sink_err, ERR_IO, "%s: inserting the %s row (%s) of %s: %s",
-                   s->path, insert_table[k], row, s->run_label, msg);
-}
-
-static binder start_row(store_t *s, int k)
-{
-    MOESIM_ASSERT(s->run_id != 0); /* rows before store_run_begin */
-    binder b = {s->ins[k], 0, SQLITE_OK};
-    bind_i64(&b, s->run_id);
-    return b;
-}
-
-static int sink_layer(void *ctx, const metrics_layer *r)
-{
-    store_t *s = ctx;
-    char msg[256];
-    binder b = start_row(s, INS_LAYER);
-    bind_i64(&b, r->step);
-    bind_i64(&b, r->layer);
-    bind_i64(&b, r->moe);
-    bind_i64(&b, r->tokens);
-    bind_i64(&b, r->token_experts);
-    bind_i64(&b, r->dropped);
-    bind_f64(&b, r->imbalance_score);
-    bind_f64(&b, r->device_max_over_mean);
-    bind_f64(&b, r->expert_max_over_mean);
-    bind_f64(&b, r->attention_s);
-    bind_f64(&b, r->dispatch_s);
-    bind_f64(&b, r->expert_compute_max_s);
-    bind_f64(&b, r->expert_compute_mean_s);
-    bind_f64(&b, r->combine_s);
-    bind_f64(&b, r->idle_mean_s);
-    bind_f64(&b, r->layer_s);
-    bind_f64(&b, r->bytes_intra_node);
-    bind_f64(&b, r->bytes_inter_node);
-    bind_f64(&b, r->busiest_link_utilization);
-    bind_text(&b, r->busiest_link,
-              (int)strnlen(r->busiest_link, METRICS_LINK_NAME_MAX));
-    if (insert_step(s, INS_LAYER, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_LAYER, msg, "step %d, layer %d", r->step,
-                         r->layer);
-}
-
-static int sink_device(void *ctx, const metrics_device *r)
-{
-    store_t *s = ctx;
-    char msg[256];
-    binder b = start_row(s, INS_DEVICE);
-    bind_i64(&b, r->step);
-    bind_i64(&b, r->device);
-    bind_i64(&b, r->token_experts);
-    bind_f64(&b, r->compute_s);
-    bind_f64(&b, r->comm_s);
-    bind_f64(&b, r->idle_s);
-    if (insert_step(s, INS_DEVICE, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_DEVICE, msg, "step %d, device %d", r->step,
-                         r->device);
-}
-
-static int sink_step(void *ctx, const metrics_step *r)
-{
-    store_t *s = ctx;
-    char msg[256];
-    binder b = start_row(s, INS_STEP);
-    bind_i64(&b, r->step);
-    bind_f64(&b, r->step_s);
-    bind_i64(&b, r->tokens);
-    bind_f64(&b, r->tokens_per_s);
-    bind_f64(&b, r->tokens_per_s_per_device);
-    bind_f64(&b, r->compute_s);
-    bind_f64(&b, r->a2a_s);
-    bind_f64(&b, r->idle_s);
-    bind_f64(&b, r->other_s);
-    bind_f64(&b, r->bytes_intra_node);
-    bind_f64(&b, r->bytes_inter_node);
-    bind_f64(&b, r->mfu);
-    if (insert_step(s, INS_STEP, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_STEP, msg, "step %d", r->step);
-}
-
-static int sink_expert(void *ctx, const metrics_expert *r)
-{
-    store_t *s = ctx;
-    char msg[256];
-    binder b = start_row(s, INS_EXPERT);
-    bind_i64(&b, r->layer);
-    bind_i64(&b, r->expert);
-    bind_i64(&b, r->load);
-    bind_i64(&b, r->replicas);
-    if (insert_step(s, INS_EXPERT, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_EXPERT, msg, "layer %d, expert %d", r->layer,
-                         r->expert);
-}
-
-static int sink_link(void *ctx, const metrics_link *r)
-{
-    store_t *s = ctx;
-    char msg[256];
-    int name_len = (int)strnlen(r->name, METRICS_LINK_NAME_MAX);
-    binder b = start_row(s, INS_LINK);
-    bind_text(&b, r->name, name_len);
-    bind_f64(&b, r->bytes);
-    bind_f64(&b, r->busy_s);
-    bind_f64(&b, r->utilization);
-    if (insert_step(s, INS_LINK, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_LINK, msg, "link %.*s", name_len, r->name);
-}
-
-static int sink_summary(void *ctx, const metrics_summary *r)
-{
-    store_t *s = ctx;
-    char msg[256];
-    binder b = start_row(s, INS_SUMMARY);
-    bind_i64(&b, r->steps);
-    bind_f64(&b, r->step_s);
-    bind_f64(&b, r->tokens_per_s);
-    bind_f64(&b, r->tokens_per_s_per_device);
-    bind_f64(&b, r->tpot_s);
-    bind_f64(&b, r->ttft_s);
-    bind_f64(&b, r->imbalance_score);
-    bind_f64(&b, r->device_max_over_mean);
-    bind_f64(&b, r->expert_max_over_mean);
-    bind_f64(&b, r->a2a_share);
-    bind_f64(&b, r->idle_share);
-    bind_f64(&b, r->bytes_inter_node_per_step);
-    bind_f64(&b, r->bytes_intra_node_per_step);
-    bind_f64(&b, r->dropped_fraction);
-    bind_f64(&b, r->mfu);
-    bind_f64(&b, r->hbm_needed_bytes);
-    bind_f64(&b, r->hbm_available_bytes);
-    bind_i64(&b, r->fits != 0);
-    if (insert_step(s, INS_SUMMARY, b.rc, msg, sizeof msg) != 0)
-        return insert_failed(s, INS_SUMMARY, msg, "%d steps", r->steps);
-    s->run_has_summary = 1;
-    return 0;
-}
-
-metrics_sink store_sink(store_t *s, err_t *e)
-{
-    s->sink_err = e;
-    metrics_sink k = {s,           sink_layer, sink_device, sink_step,
-                      sink_expert, sink_link,  sink_summary};
-    return k;
-}
