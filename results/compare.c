@@ -9,9 +9,7 @@
 #include <gsl/gsl_statistics_double.h>
 #include <sqlite3.h>
 
-/* What store.c stamps on a database (results/schema.sql). */
-#define APPLICATION_ID 1297040723
-#define SCHEMA_VERSION 1
+#include "results/store.h"
 
 const char *const compare_metric_names[COMPARE_METRIC_COUNT] = {
     "step_s",          "tokens_per_s_per_device", "tpot_s",
@@ -65,13 +63,11 @@ static int db_fail(sqlite3 *db, const char *path, err_t *e, const char *what)
                    db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-static char *dup_str(const char *src)
+/* A copy of a text column; "" for NULL. */
+static char *col_dup(sqlite3_stmt *st, int col)
 {
-    size_t n = strlen(src ? src : "") + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, src ? src : "", n);
-    return d;
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return strdup(t ? (const char *)t : "");
 }
 
 static int prepare(sqlite3 *db, const char *path, const char *sql,
@@ -110,17 +106,17 @@ static int check_header(sqlite3 *db, const char *path, err_t *e)
         if (!ok)
             return rc;
     }
-    if (v[0] != APPLICATION_ID)
+    if (v[0] != STORE_APPLICATION_ID)
         return err_set(e, ERR_INPUT,
                        "%s: not a moesim results database (SQLite "
                        "application_id %lld); expected one written by "
                        "moesim run",
                        path, (long long)v[0]);
-    if (v[1] != SCHEMA_VERSION)
+    if (v[1] != STORE_SCHEMA_VERSION)
         return err_set(e, ERR_INPUT,
                        "%s: results schema version %lld, this moesim reads "
                        "version %d",
-                       path, (long long)v[1], SCHEMA_VERSION);
+                       path, (long long)v[1], STORE_SCHEMA_VERSION);
     return 0;
 }
 
@@ -132,8 +128,8 @@ static int read_scenario(sqlite3 *db, compare_t *c, err_t *e)
         return rc;
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
-        c->scenario = dup_str((const char *)sqlite3_column_text(st, 0));
-        c->phase = dup_str((const char *)sqlite3_column_text(st, 1));
+        c->scenario = col_dup(st, 0);
+        c->phase = col_dup(st, 1);
         if (!c->scenario || !c->phase)
             rc = err_set(e, ERR_NOMEM, "%s: out of memory", c->path);
     } else if (step == SQLITE_DONE) {
@@ -173,7 +169,7 @@ static int read_policies(sqlite3 *db, compare_t *c, err_t *e)
     int step;
     while (c->n_policies < n && (step = sqlite3_step(st)) == SQLITE_ROW) {
         cmp_policy *p = &c->policies[c->n_policies++];
-        if (!(p->name = dup_str((const char *)sqlite3_column_text(st, 0)))) {
+        if (!(p->name = col_dup(st, 0))) {
             rc = err_set(e, ERR_NOMEM, "%s: out of memory", c->path);
             break;
         }
@@ -322,7 +318,7 @@ int compare_load(compare_t **out, const char *db_path, const char *baseline,
     *out = NULL;
 
     c = calloc(1, sizeof *c);
-    if (!c || !(c->path = dup_str(db_path))) {
+    if (!c || !(c->path = strdup(db_path))) {
         rc = err_set(e, ERR_NOMEM, "%s: out of memory", db_path);
         goto fail;
     }

@@ -7,6 +7,7 @@
 #include "results/store.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,6 @@
 
 #include "results/sha256.h"
 #include "results/store_impl.h"
-
-#define SCHEMA_VERSION 1
-#define APPLICATION_ID 1297040723 /* 0x4D4F4553, "MOES" */
 
 /* How long a statement waits for another connection's lock (a reader's
  * checkpoint, a second writer) before it fails with SQLITE_BUSY. */
@@ -228,9 +226,11 @@ void store_rollback_quietly(store_t *s)
         (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Steps a statement that returns no row, then resets it for reuse. */
-int store_step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
-                    const char *what, err_t *e)
+/* Steps a statement that returns no row, then resets it for reuse. 0, or
+ * ERR_IO with SQLite's message (the bind's when bind_rc already failed)
+ * copied into msg before the reset, which may replace it. */
+int store_step_reset(store_t *s, sqlite3_stmt *st, int bind_rc, char *msg,
+                     size_t n)
 {
     int rc = bind_rc;
     if (rc == SQLITE_OK) {
@@ -239,22 +239,23 @@ int store_step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
             rc = SQLITE_OK;
     }
     if (rc != SQLITE_OK)
-        store_db_fail(s, e, what);
-    /* reset repeats a failed step's code; that failure is already kept */
+        snprintf(msg, n, "%s", sqlite3_errmsg(s->db));
+    /* reset repeats a failed step's code; the message is already kept */
     (void)sqlite3_reset(st);
     return rc == SQLITE_OK ? 0 : ERR_IO;
 }
 
-/* ---- opening ------------------------------------------------------- */
-
-static char *dup_str(const char *src)
+/* store_step_reset, its failure recorded as "PATH: what: SQLite's message". */
+int store_step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
+                    const char *what, err_t *e)
 {
-    size_t n = strlen(src) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, src, n);
-    return d;
+    char msg[ERR_MSG_MAX];
+    if (store_step_reset(s, st, bind_rc, msg, sizeof msg) == 0)
+        return 0;
+    return err_set(e, ERR_IO, "%s: %s: %s", s->path, what, msg);
 }
+
+/* ---- opening ------------------------------------------------------- */
 
 /* A single integer from a one-row query (PRAGMA application_id...). */
 static int query_int(store_t *s, const char *sql, sqlite3_int64 *out,
@@ -457,17 +458,17 @@ static int create_or_check(store_t *s, const store_scenario *scen,
         return rc;
     if (app == 0 && version == 0 && objects == 0)
         return create_schema(s, scen, hex, e);
-    if (app != APPLICATION_ID)
+    if (app != STORE_APPLICATION_ID)
         return err_set(e, ERR_INPUT,
                        "%s: not a moesim results database (SQLite "
                        "application_id %lld); expected a moesim database "
                        "or a new -o",
                        s->path, (long long)app);
-    if (version != SCHEMA_VERSION)
+    if (version != STORE_SCHEMA_VERSION)
         return err_set(e, ERR_INPUT,
                        "%s: results schema version %lld, this moesim "
                        "reads version %d; expected a new -o",
-                       s->path, (long long)version, SCHEMA_VERSION);
+                       s->path, (long long)version, STORE_SCHEMA_VERSION);
     return check_scenario(s, scen, hex, e);
 }
 
@@ -517,8 +518,8 @@ int store_open(store_t **out, const char *path, const store_scenario *scen,
     }
 
     s = calloc(1, sizeof *s);
-    if (!s || !(s->path = dup_str(path)) ||
-        !(s->moesim_version = dup_str(scen->moesim_version))) {
+    if (!s || !(s->path = strdup(path)) ||
+        !(s->moesim_version = strdup(scen->moesim_version))) {
         rc = err_set(e, ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }

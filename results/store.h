@@ -47,6 +47,12 @@
 #include "common/err.h"
 #include "sim/metrics.h"
 
+/* The stamp of a results database (PRAGMA application_id and
+ * user_version, set by results/schema.sql): readers such as compare refuse
+ * a file without it. */
+#define STORE_APPLICATION_ID 1297040723 /* 0x4D4F4553, "MOES" */
+#define STORE_SCHEMA_VERSION 1
+
 typedef struct store store_t;
 
 /* A file the scenario was built from. role is one of "scenario", "model",

@@ -82,6 +82,8 @@ int store_exec(store_t *s, const char *sql, const char *what, err_t *e);
 int store_prepare(store_t *s, const char *sql, sqlite3_stmt **st,
                   const char *what, err_t *e);
 void store_rollback_quietly(store_t *s);
+int store_step_reset(store_t *s, sqlite3_stmt *st, int bind_rc, char *msg,
+                     size_t n);
 int store_step_done(store_t *s, sqlite3_stmt *st, int bind_rc,
                     const char *what, err_t *e);
 

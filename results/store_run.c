@@ -71,47 +71,33 @@ int store_run_is_done(store_t *s, const char *policy, unsigned long seed,
     return rc;
 }
 
-/* "topk, moge" into buf, for the message about an unknown policy. */
-static void list_policies(store_t *s, char *buf, size_t n)
-{
-    sqlite3_stmt *st = NULL;
-    size_t used = 0;
-    buf[0] = '\0';
-    if (sqlite3_prepare_v2(s->db, "SELECT name FROM policy ORDER BY position",
-                           -1, &st, NULL) != SQLITE_OK)
-        return; /* the message loses its list, nothing worse */
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *name = sqlite3_column_text(st, 0);
-        int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
-                         name ? (const char *)name : "?");
-        if (w < 0 || (size_t)w >= n - used)
-            break;
-        used += (size_t)w;
-    }
-    (void)sqlite3_finalize(st);
-}
-
+/* 0 if policy is one of the scenario's, else ERR_INPUT listing them in
+ * file order. One aggregate row answers both; group_concat takes the rows
+ * in the subquery's order (SQLite 3.44 could say ORDER BY inside it). */
 static int policy_known(store_t *s, const char *policy, err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    int rc = store_prepare(s, "SELECT 1 FROM policy WHERE name = ?", &st,
-                           "looking up a policy", e);
+    int rc = store_prepare(s,
+                           "SELECT ifnull(max(name = ?), 0),"
+                           " group_concat(name, ', ')"
+                           " FROM (SELECT name FROM policy ORDER BY position)",
+                           &st, "looking up a policy", e);
     if (rc != 0)
         return rc;
     binder b = {st, 0, SQLITE_OK};
     bind_text(&b, policy, -1);
     int step = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+    if (step != SQLITE_ROW)
+        rc = store_db_fail(s, e, "looking up a policy");
+    else if (!sqlite3_column_int(st, 0)) {
+        const unsigned char *names = sqlite3_column_text(st, 1);
+        rc = err_set(e, ERR_INPUT,
+                     "%s: policy '%s' is not one of the scenario's; expected "
+                     "one of: %s",
+                     s->path, policy, names ? (const char *)names : "");
+    }
     (void)sqlite3_finalize(st);
-    if (step == SQLITE_ROW)
-        return 0;
-    if (step != SQLITE_DONE)
-        return store_db_fail(s, e, "looking up a policy");
-    char names[512];
-    list_policies(s, names, sizeof names);
-    return err_set(e, ERR_INPUT,
-                   "%s: policy '%s' is not one of the scenario's; expected "
-                   "one of: %s",
-                   s->path, policy, names);
+    return rc;
 }
 
 int store_run_begin(store_t *s, const metrics_run *run,

@@ -45,31 +45,17 @@ static const char *const insert_table[INS_COUNT] = {
 /* ---- the sink ------------------------------------------------------ */
 
 /* Steps table k's bound insert and resets it for the next row. 0, or
- * ERR_IO with SQLite's message copied into msg before the reset. */
-static int insert_step(store_t *s, int k, int bind_rc, char *msg, size_t n)
-{
-    int rc = bind_rc;
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(s->ins[k]);
-        if (rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_OK)
-        snprintf(msg, n, "%s", sqlite3_errmsg(s->db));
-    /* reset repeats a failed step's code; the message is already kept */
-    (void)sqlite3_reset(s->ins[k]);
-    return rc == SQLITE_OK ? 0 : ERR_IO;
-}
+ * ERR_IO into the sink's err_t naming table, row (row_fmt, formatted only
+ * then), run and SQLite's reason. */
+static int insert_row(store_t *s, int k, int bind_rc, const char *row_fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
-/* The message of a failed row insert: table, row, run, SQLite's reason. */
-static int insert_failed(store_t *s, int k, const char *msg,
-                         const char *row_fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int insert_failed(store_t *s, int k, const char *msg,
-                         const char *row_fmt, ...)
+static int insert_row(store_t *s, int k, int bind_rc, const char *row_fmt,
+                      ...)
 {
-    char row[128];
+    char msg[256], row[128];
+    if (store_step_reset(s, s->ins[k], bind_rc, msg, sizeof msg) == 0)
+        return 0;
     va_list ap;
     va_start(ap, row_fmt);
     vsnprintf(row, sizeof row, row_fmt, ap);
@@ -89,7 +75,6 @@ static binder start_row(store_t *s, int k)
 static int sink_layer(void *ctx, const metrics_layer *r)
 {
     store_t *s = ctx;
-    char msg[256];
     binder b = start_row(s, INS_LAYER);
     bind_i64(&b, r->step);
     bind_i64(&b, r->layer);
@@ -112,16 +97,13 @@ static int sink_layer(void *ctx, const metrics_layer *r)
     bind_f64(&b, r->busiest_link_utilization);
     bind_text(&b, r->busiest_link,
               (int)strnlen(r->busiest_link, METRICS_LINK_NAME_MAX));
-    if (insert_step(s, INS_LAYER, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_LAYER, msg, "step %d, layer %d", r->step,
-                         r->layer);
+    return insert_row(s, INS_LAYER, b.rc, "step %d, layer %d", r->step,
+                      r->layer);
 }
 
 static int sink_device(void *ctx, const metrics_device *r)
 {
     store_t *s = ctx;
-    char msg[256];
     binder b = start_row(s, INS_DEVICE);
     bind_i64(&b, r->step);
     bind_i64(&b, r->device);
@@ -129,16 +111,13 @@ static int sink_device(void *ctx, const metrics_device *r)
     bind_f64(&b, r->compute_s);
     bind_f64(&b, r->comm_s);
     bind_f64(&b, r->idle_s);
-    if (insert_step(s, INS_DEVICE, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_DEVICE, msg, "step %d, device %d", r->step,
-                         r->device);
+    return insert_row(s, INS_DEVICE, b.rc, "step %d, device %d", r->step,
+                      r->device);
 }
 
 static int sink_step(void *ctx, const metrics_step *r)
 {
     store_t *s = ctx;
-    char msg[256];
     binder b = start_row(s, INS_STEP);
     bind_i64(&b, r->step);
     bind_f64(&b, r->step_s);
@@ -152,45 +131,36 @@ static int sink_step(void *ctx, const metrics_step *r)
     bind_f64(&b, r->bytes_intra_node);
     bind_f64(&b, r->bytes_inter_node);
     bind_f64(&b, r->mfu);
-    if (insert_step(s, INS_STEP, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_STEP, msg, "step %d", r->step);
+    return insert_row(s, INS_STEP, b.rc, "step %d", r->step);
 }
 
 static int sink_expert(void *ctx, const metrics_expert *r)
 {
     store_t *s = ctx;
-    char msg[256];
     binder b = start_row(s, INS_EXPERT);
     bind_i64(&b, r->layer);
     bind_i64(&b, r->expert);
     bind_i64(&b, r->load);
     bind_i64(&b, r->replicas);
-    if (insert_step(s, INS_EXPERT, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_EXPERT, msg, "layer %d, expert %d", r->layer,
-                         r->expert);
+    return insert_row(s, INS_EXPERT, b.rc, "layer %d, expert %d", r->layer,
+                      r->expert);
 }
 
 static int sink_link(void *ctx, const metrics_link *r)
 {
     store_t *s = ctx;
-    char msg[256];
     int name_len = (int)strnlen(r->name, METRICS_LINK_NAME_MAX);
     binder b = start_row(s, INS_LINK);
     bind_text(&b, r->name, name_len);
     bind_f64(&b, r->bytes);
     bind_f64(&b, r->busy_s);
     bind_f64(&b, r->utilization);
-    if (insert_step(s, INS_LINK, b.rc, msg, sizeof msg) == 0)
-        return 0;
-    return insert_failed(s, INS_LINK, msg, "link %.*s", name_len, r->name);
+    return insert_row(s, INS_LINK, b.rc, "link %.*s", name_len, r->name);
 }
 
 static int sink_summary(void *ctx, const metrics_summary *r)
 {
     store_t *s = ctx;
-    char msg[256];
     binder b = start_row(s, INS_SUMMARY);
     bind_i64(&b, r->steps);
     bind_f64(&b, r->step_s);
@@ -210,10 +180,10 @@ static int sink_summary(void *ctx, const metrics_summary *r)
     bind_f64(&b, r->hbm_needed_bytes);
     bind_f64(&b, r->hbm_available_bytes);
     bind_i64(&b, r->fits != 0);
-    if (insert_step(s, INS_SUMMARY, b.rc, msg, sizeof msg) != 0)
-        return insert_failed(s, INS_SUMMARY, msg, "%d steps", r->steps);
-    s->run_has_summary = 1;
-    return 0;
+    int rc = insert_row(s, INS_SUMMARY, b.rc, "%d steps", r->steps);
+    if (rc == 0)
+        s->run_has_summary = 1;
+    return rc;
 }
 
 metrics_sink store_sink(store_t *s, err_t *e)

@@ -51,6 +51,8 @@ static void test_load__three_seeds_mean_sd_ci(void **st)
     assert_near(T975_2, 4.302653, 5e-7); /* the tabulated value */
     assert_near(s->ci_half, T975_2 * 0.2 / sqrt(3.0), TOL);
     assert_near(s->ci_half, 0.49683, 5e-6);
+    /* 0.4968275423500662: 4.302652729749463 (T975_2's closed form) * 0.2
+     * / sqrt 3, to 16 digits */
     assert_near(s->ci_lo, 1.2 - 0.4968275423500662, TOL);
     assert_near(s->ci_hi, 1.2 + 0.4968275423500662, TOL);
     assert_near(s->ratio, 1.0, TOL);
@@ -266,7 +268,7 @@ static void test_load__leaves_database_as_found(void **st)
     int runs = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
     sqlite3_close(db);
-    assert_int_equal(runs, 9);
+    assert_int_equal(runs, 9); /* 7 done, eplb 2 interrupted, hash 1 failed */
     compare_free(cmp_load(path, NULL));
     snprintf(side, sizeof side, "%s-wal", path);
     assert_int_equal(access(side, F_OK), -1);

@@ -99,9 +99,11 @@ static void test_sink__rows_read_back_with_sql(void **state)
     assert_int_equal(sqlite3_column_int(q, 3), 3);
     sqlite3_finalize(q);
     sqlite3_close(db);
+    /* load 100 * (expert 3 + 1) + seed 2 */
     assert_int_equal(query_ll(path, "SELECT load FROM expert_load"
                                     " WHERE layer = 1 AND expert = 3"),
                      402);
+    /* devices 0..3 carry 1000 + d: 1000 + 1001 + 1002 + 1003 */
     assert_int_equal(query_ll(path, "SELECT sum(token_experts) FROM"
                                     " device_step WHERE step = 0"),
                      4006);
