@@ -4,15 +4,11 @@
 #include <string.h>
 
 #include "common/ini.h"
+#include "models/router.h"
 
 const char *const model_gate_names[MODEL_GATE_COUNT] = {"softmax", "sigmoid"};
 const char *const model_dtype_names[MODEL_DTYPE_COUNT] = {"bf16", "fp16",
                                                          "fp8", "int8"};
-
-static const char *const native_routers[] = {
-    "topk", "v2-device-limited", "v3-group-limited", "moge", "switch",
-    "gshard", "expert-choice", "hash", "uniform"};
-#define N_NATIVE_ROUTERS ((int)(sizeof native_routers / sizeof *native_routers))
 
 double model_dtype_bytes(model_dtype t)
 {
@@ -108,6 +104,11 @@ static int load_moe(inidoc *d, model_desc *m, err_t *e)
         return err_input(e, ini_path(d), 0,
                          "missing section [moe]; expected the experts and "
                          "the gate");
+    /* The router's own names, so a model file accepts exactly the policies
+     * a scenario can run. */
+    const char *routers[ROUTER_POLICY_COUNT];
+    for (int i = 0; i < ROUTER_POLICY_COUNT; i++)
+        routers[i] = router_policy_name((router_policy)i);
     int gate = 0, router = 0;
     m->groups = 1;
     m->scaling_factor = 1.0;
@@ -130,12 +131,12 @@ static int load_moe(inidoc *d, model_desc *m, err_t *e)
                              &m->scaling_factor, e)) < 0 ||
         (rc = ini_get_bool(d, sec, "correction_bias", 0, &m->correction_bias,
                            e)) < 0 ||
-        (rc = ini_get_enum(d, sec, "router", 1, native_routers,
-                           N_NATIVE_ROUTERS, &router, e)) != 0)
+        (rc = ini_get_enum(d, sec, "router", 1, routers, ROUTER_POLICY_COUNT,
+                           &router, e)) != 0)
         return rc;
     m->gate = (model_gate)gate;
     snprintf(m->native_router, sizeof m->native_router, "%s",
-             native_routers[router]);
+             routers[router]);
     m->topk_groups = m->groups;
     if ((rc = ini_get_int(d, sec, "topk_groups", 0, 1, 32767, &m->topk_groups,
                           e)) < 0)
@@ -162,7 +163,7 @@ static int load_moe(inidoc *d, model_desc *m, err_t *e)
                              m->top_k,
                              m->topk_groups * (m->routed_experts / m->groups),
                              m->topk_groups);
-    if (strcmp(m->native_router, "moge") == 0 && m->top_k % m->groups != 0)
+    if (router == ROUTER_MOGE && m->top_k % m->groups != 0)
         return ini_key_error(d, sec, "top_k", e,
                              "MoGE picks top_k/groups experts per group but "
                              "%d is not divisible by %d groups",
@@ -267,9 +268,12 @@ double model_active_params(const model_desc *m)
            model_moe_layers(m) * (double)m->top_k * model_expert_params(m);
 }
 
+/* The input table is a lookup and costs no FLOPs, so it goes; a tied table
+ * is also the output projection, which does, so then nothing goes. */
 double model_active_compute_params(const model_desc *m)
 {
-    return model_active_params(m) - (double)m->vocab * m->hidden;
+    return model_active_params(m) -
+           (m->tied_embeddings ? 0.0 : (double)m->vocab * m->hidden);
 }
 
 double model_expert_bytes(const model_desc *m, double bytes_per_element)

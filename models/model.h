@@ -92,7 +92,8 @@ double model_dense_ffn_params(const model_desc *m);   /* one dense layer */
 double model_embedding_params(const model_desc *m);   /* input + output */
 double model_total_params(const model_desc *m);
 double model_active_params(const model_desc *m);
-/* Active weights that cost FLOPs: active less the input embedding lookup. */
+/* Active weights that cost FLOPs: active less the input embedding lookup
+ * (untied; a tied table is the output projection too and stays). */
 double model_active_compute_params(const model_desc *m);
 
 /* Bytes of one routed expert's weights in dtype t (bytes per element). */

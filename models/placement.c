@@ -84,6 +84,36 @@ static int check_common(const char *who, uint32_t layers, uint32_t experts,
     return 0;
 }
 
+/* Slots per layer: at least one per expert, the same number on every
+ * device. */
+static int check_slots(const char *who, uint32_t slots, uint32_t experts,
+                       uint32_t devices, err_t *e)
+{
+    if (slots < experts)
+        return err_set(e, ERR_INPUT,
+                       "placement: %s: slots (%u) < experts (%u): every "
+                       "expert needs at least one slot",
+                       who, slots, experts);
+    if (slots > PLACEMENT_MAX_SLOTS)
+        return err_set(e, ERR_INPUT, "placement: %s: slots (%u) above %u",
+                       who, slots, PLACEMENT_MAX_SLOTS);
+    if (slots % devices != 0)
+        return err_set(e, ERR_INPUT,
+                       "placement: %s: slots (%u) not divisible by devices "
+                       "(%u): every device holds the same number of slots",
+                       who, slots, devices);
+    return 0;
+}
+
+/* Index of the first load that is negative, infinite or NaN, else n. */
+static size_t first_bad_load(const double *load_tokens, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(load_tokens[i]) || load_tokens[i] < 0.0)
+            return i;
+    return n;
+}
+
 /* Allocates a placement with every table uninitialised. The caller fills
  * slot_expert, slot_device and slot_rank, then calls build_inverse. */
 static int alloc_placement(placement_t **out, placement_policy_t policy,
@@ -432,11 +462,12 @@ static void eplb_scratch_free(eplb_scratch_t *s)
     free(s->order);
 }
 
+/* Sizes s for one layer; on failure the caller still frees s (every
+ * pointer is either allocated or NULL). */
 static int eplb_scratch_alloc(eplb_scratch_t *s, uint32_t experts,
                               uint32_t slots, uint32_t groups, uint32_t nodes,
                               uint32_t gpus)
 {
-    memset(s, 0, sizeof *s);
     size_t ppn = slots / nodes;
     size_t packs = nodes > gpus / nodes ? nodes : gpus / nodes;
     size_t items = groups > ppn ? groups : ppn;
@@ -459,10 +490,8 @@ static int eplb_scratch_alloc(eplb_scratch_t *s, uint32_t experts,
     if (!s->order || !s->pack_load || !s->pack_items || !s->group_load ||
         !s->group_pack || !s->group_rank || !s->log2mlog || !s->mlog2log ||
         !s->mlog_count || !s->mlog_load || !s->phy2mlog || !s->phy_rank ||
-        !s->phy_load || !s->phy_pack || !s->phy_pack_rank || !s->pphy2phy) {
-        eplb_scratch_free(s);
+        !s->phy_load || !s->phy_pack || !s->phy_pack_rank || !s->pphy2phy)
         return ERR_NOMEM;
-    }
     return 0;
 }
 
@@ -473,8 +502,7 @@ int placement_create_eplb(placement_t **out, const double *load_tokens,
 {
     placement_t *p = NULL;
     float *row = NULL;
-    eplb_scratch_t s;
-    int have_scratch = 0;
+    eplb_scratch_t s = {0};
     int rc;
 
     if (nodes == 0)
@@ -492,29 +520,16 @@ int placement_create_eplb(placement_t **out, const double *load_tokens,
                        "placement: eplb: experts (%u) not divisible by groups "
                        "(%u)",
                        experts, groups);
-    if (slots < experts)
-        return err_set(e, ERR_INPUT,
-                       "placement: eplb: slots (%u) < experts (%u): every "
-                       "expert needs at least one slot",
-                       slots, experts);
-    if (slots > PLACEMENT_MAX_SLOTS)
-        return err_set(e, ERR_INPUT, "placement: eplb: slots (%u) above %u",
-                       slots, PLACEMENT_MAX_SLOTS);
-    if (slots % devices != 0)
-        return err_set(e, ERR_INPUT,
-                       "placement: eplb: slots (%u) not divisible by devices "
-                       "(%u): every device holds the same number of slots",
-                       slots, devices);
+    if ((rc = check_slots("eplb", slots, experts, devices, e)) < 0)
+        return rc;
     if (!load_tokens)
         return err_set(e, ERR_INPUT, "placement: eplb: no load given");
-    for (size_t i = 0; i < (size_t)layers * experts; i++) {
-        double v = load_tokens[i];
-        if (!isfinite(v) || v < 0.0)
-            return err_set(e, ERR_INPUT,
-                           "placement: eplb: load of layer %zu expert %zu is "
-                           "%g; loads must be finite and >= 0",
-                           i / experts, i % experts, v);
-    }
+    size_t bad = first_bad_load(load_tokens, (size_t)layers * experts);
+    if (bad < (size_t)layers * experts)
+        return err_set(e, ERR_INPUT,
+                       "placement: eplb: load of layer %zu expert %zu is %g; "
+                       "loads must be finite and >= 0",
+                       bad / experts, bad % experts, load_tokens[bad]);
 
     /* eplb.py: hierarchical when groups % nodes == 0, else global. */
     uint32_t use_groups = groups, use_nodes = nodes;
@@ -533,7 +548,6 @@ int placement_create_eplb(placement_t **out, const double *load_tokens,
         rc = err_set(e, ERR_NOMEM, "placement: eplb: out of memory");
         goto fail;
     }
-    have_scratch = 1;
 
     for (uint32_t l = 0; l < layers; l++) {
         for (uint32_t x = 0; x < experts; x++)
@@ -552,8 +566,7 @@ int placement_create_eplb(placement_t **out, const double *load_tokens,
     *out = p;
     return 0;
 fail:
-    if (have_scratch)
-        eplb_scratch_free(&s);
+    eplb_scratch_free(&s);
     free(row);
     placement_destroy(p);
     return rc;
@@ -574,16 +587,8 @@ int placement_create_table(placement_t **out, uint32_t layers,
                           e);
     if (rc < 0)
         return rc;
-    if (slots < experts || slots > PLACEMENT_MAX_SLOTS)
-        return err_set(e, ERR_INPUT,
-                       "placement: table: slots (%u) must be experts (%u) .. "
-                       "%u",
-                       slots, experts, PLACEMENT_MAX_SLOTS);
-    if (slots % devices != 0)
-        return err_set(e, ERR_INPUT,
-                       "placement: table: slots (%u) not divisible by devices "
-                       "(%u)",
-                       slots, devices);
+    if ((rc = check_slots("table", slots, experts, devices, e)) < 0)
+        return rc;
     rc = alloc_placement(&p, PLACEMENT_TABLE, layers, experts, slots, devices,
                          devices_per_node, e);
     if (rc < 0)
@@ -794,15 +799,13 @@ int placement_load_observe(placement_load_t *l, const double *load_tokens,
                            err_t *e)
 {
     size_t n = (size_t)l->layers * l->experts;
-    for (size_t i = 0; i < n; i++) {
-        double v = load_tokens[i];
-        if (!isfinite(v) || v < 0.0)
-            return err_set(e, ERR_INPUT,
-                           "placement: load: step %llu layer %zu expert %zu "
-                           "has load %g; loads must be finite and >= 0",
-                           (unsigned long long)l->steps, i / l->experts,
-                           i % l->experts, v);
-    }
+    size_t bad = first_bad_load(load_tokens, n);
+    if (bad < n)
+        return err_set(e, ERR_INPUT,
+                       "placement: load: step %llu layer %zu expert %zu has "
+                       "load %g; loads must be finite and >= 0",
+                       (unsigned long long)l->steps, bad / l->experts,
+                       bad % l->experts, load_tokens[bad]);
     l->weight_sum = l->weight_sum * l->decay + 1.0;
     for (size_t i = 0; i < n; i++) {
         l->sum_tokens[i] = l->sum_tokens[i] * l->decay + load_tokens[i];

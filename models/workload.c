@@ -35,6 +35,7 @@
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_statistics_double.h>
 
 #include "common/seed.h"
 #include "models/router.h"
@@ -86,8 +87,8 @@ struct workload {
     gsl_rng *rng_seqs;
     gsl_rng *rng_tokens;
 
-    long state_step; /* step whose drift and decode population are current */
-    long step;       /* current step, -1 before the first */
+    long step; /* current step, -1 before the first; the drift and the
+                  decode population are those of max(step, 0) */
 };
 
 /* ---- params ----------------------------------------------------------- */
@@ -269,19 +270,15 @@ static void build_topics(workload *w, gsl_rng *r)
     }
 }
 
+/* The mixture from the log-weights, shifted by their maximum so that exp
+ * cannot overflow. */
 static void update_weights(workload *w)
 {
     const int K = w->p.topics;
-    double top = -HUGE_VAL;
-    for (int k = 0; k < K; k++) {
-        double x = w->log_weight[k];
-        w->weights[k] = x;
-        if (x > top)
-            top = x;
-    }
+    double top = gsl_stats_max(w->log_weight, 1, (size_t)K);
     double sum = 0.0;
     for (int k = 0; k < K; k++) {
-        w->weights[k] = exp(w->weights[k] - top);
+        w->weights[k] = exp(w->log_weight[k] - top);
         sum += w->weights[k];
     }
     for (int k = 0; k < K; k++)
@@ -370,7 +367,6 @@ static void init_state(workload *w)
             start_sequence(w, w->rng_seqs, i, w->topic_list[i],
                            w->next_seq_id++);
     }
-    w->state_step = 0;
 }
 
 /* Draws the tokens of step `step` from its own stream. */
@@ -564,10 +560,9 @@ int workload_step(workload *w, long step, err_t *e)
                        "workload: step %ld after step %ld; steps must "
                        "increase from 0",
                        step, w->step);
-    while (w->state_step < step) {
+    for (long s = w->step < 0 ? 0 : w->step; s < step; s++) {
         advance_drift(w);
         advance_sequences(w);
-        w->state_step++;
     }
     draw_tokens(w, step);
     w->step = step;

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "models/placement.h"
+#include "eplb_readme.h"
 
 /* Compares a layer's slot -> expert map with the expected row and prints
  * both when they differ. */
@@ -32,19 +33,11 @@ static void assert_phy2log(const placement_t *p, uint32_t layer,
     assert_true(same);
 }
 
-static const double readme_load[2 * 12] = {
-    90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86,
-    20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27};
-
 /* deepseek-ai/EPLB README: 2 layers, 12 experts, 4 groups, 2 nodes, 8 GPUs,
- * 16 replicas. */
+ * 16 replicas (eplb_readme.h). */
 static void test_eplb__readme_example_exact(void **state)
 {
     (void)state;
-    static const uint32_t want0[16] = {5, 6, 5, 7, 8, 4, 3, 4,
-                                       10, 9, 10, 2, 0, 1, 11, 1};
-    static const uint32_t want1[16] = {7, 10, 6, 8, 6, 11, 8, 9,
-                                       2, 4, 5, 1, 5, 0, 3, 1};
     placement_t *p = NULL;
     err_t e;
     err_clear(&e);
@@ -55,8 +48,8 @@ static void test_eplb__readme_example_exact(void **state)
     assert_int_equal(placement_policy(p), PLACEMENT_EPLB);
     assert_int_equal(placement_slots_per_device(p), 2);
     assert_int_equal(placement_nodes(p), 2);
-    assert_phy2log(p, 0, want0, 16);
-    assert_phy2log(p, 1, want1, 16);
+    assert_phy2log(p, 0, readme_phy2log[0], 16);
+    assert_phy2log(p, 1, readme_phy2log[1], 16);
     placement_destroy(p);
 }
 

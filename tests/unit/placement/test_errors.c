@@ -111,6 +111,21 @@ static void test_errors__table_missing_expert_and_uneven(void **state)
     expect_input_error(rc, p, &e, "device 0 holds 3 slots, expected 2");
 }
 
+/* Tables get the same slot-count checks as EPLB. */
+static void test_errors__table_slot_counts(void **state)
+{
+    (void)state;
+    static const uint16_t se[4] = {0, 1, 2, 3};
+    static const uint16_t sd[4] = {0, 0, 1, 1};
+    placement_t *p = NULL;
+    err_t e;
+    int rc = placement_create_table(&p, 1, 4, 3, 1, 1, se, sd, &e);
+    expect_input_error(rc, p, &e, "table: slots (3) < experts (4)");
+    rc = placement_create_table(&p, 1, 4, 4, 3, 1, se, sd, &e);
+    expect_input_error(rc, p, &e, "table: slots (4) not divisible by devices "
+                                  "(3)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_errors__eplb_shape_checks),
         cmocka_unit_test(test_errors__eplb_bad_load_values),
         cmocka_unit_test(test_errors__table_missing_expert_and_uneven),
+        cmocka_unit_test(test_errors__table_slot_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,17 +9,14 @@
 #include <cmocka.h>
 
 #include "models/placement.h"
+#include "eplb_readme.h"
 
-/* The EPLB README placement: 8 devices in 2 nodes of 4, 2 slots each.
- * Layer 0 (hand-derived in test_eplb.c): expert 5 at slots 0 (device 0,
- * rank 0) and 2 (device 1, rank 1); expert 10 at slots 8 (device 4) and
- * 10 (device 5); expert 1 at slots 15 (device 7, rank 0) and 13 (device 6,
- * rank 1); expert 3 only at slot 6 (device 3). Candidates are taken in
- * ascending slot order, not rank order. */
-static const double readme_load[2 * 12] = {
-    90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86,
-    20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27};
-
+/* The EPLB README placement (eplb_readme.h): 8 devices in 2 nodes of 4, 2
+ * slots each. Layer 0 (hand-derived in test_eplb.c): expert 5 at slots 0
+ * (device 0, rank 0) and 2 (device 1, rank 1); expert 10 at slots 8
+ * (device 4) and 10 (device 5); expert 1 at slots 15 (device 7, rank 0)
+ * and 13 (device 6, rank 1); expert 3 only at slot 6 (device 3).
+ * Candidates are taken in ascending slot order, not rank order. */
 static int setup(void **state)
 {
     placement_t *p = NULL;

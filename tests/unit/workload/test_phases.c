@@ -41,7 +41,11 @@ static int contains(const uint64_t *ids, int n, uint64_t id)
 }
 
 /* With decode_length_steps = 500 a sequence survives a step with
- * probability 1 - 1/500 and 500 steps with (1 - 1/500)^500 = 0.3675. */
+ * probability 1 - 1/500 and 500 steps with (1 - 1/500)^500 = 0.3675.
+ * Bounds: the 2048 sequences replaced after one step are Binomial(2048,
+ * 1/500), mean 4.1 and sd sqrt(2048 * 0.002 * 0.998) = 2.0, so 15 is 5.4 sd
+ * out; the fraction surviving 500 steps has sd sqrt(0.3675 * 0.6325 /
+ * 2048) = 0.011, so 0.04 is 3.7 sd. */
 static void test_workload__decode_sequences_persist_and_turn_over(
     void **state)
 {
