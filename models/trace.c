@@ -1,9 +1,9 @@
 /*
  * trace: the token trace's writer, and what the trace's files share:
- * FNV-1a 64, the buffer growth, the view of a layer's tokens. The byte
- * layout is in trace.h and models/TRACE_FORMAT.md; the verifying reader is
- * in trace_reader.c, the import of engine-recorded routing in
- * trace_import.c.
+ * FNV-1a 64, the buffer growth, the opening of an input file, the view of
+ * a layer's tokens. The byte layout is in trace.h and
+ * models/TRACE_FORMAT.md; the verifying reader is in trace_reader.c, the
+ * import of engine-recorded routing in trace_import.c.
  */
 #include "models/trace_impl.h"
 
@@ -81,6 +81,25 @@ int trace_grow(void *bufp, size_t *cap, size_t need, size_t size)
         return ERR_NOMEM;
     *buf = p;
     *cap = n;
+    return 0;
+}
+
+/* Opens PATH for binary reading into *f (owned by the caller) and its size
+ * into *bytes; it must be a regular file, whose size is then known up
+ * front (the reader and the .npy import check every length against it). */
+int trace_open_input(const char *path, FILE **f, uint64_t *bytes, err_t *e)
+{
+    struct stat st;
+    *f = fopen(path, "rb");
+    if (!*f)
+        return err_set(e, ERR_IO, "%s: cannot open: %s", path,
+                       strerror(errno));
+    if (fstat(fileno(*f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(*f);
+        *f = NULL;
+        return err_input(e, path, 0, "not a regular file");
+    }
+    *bytes = (uint64_t)st.st_size;
     return 0;
 }
 

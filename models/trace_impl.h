@@ -1,9 +1,10 @@
 /*
  * trace_impl: what the files of the token trace share, not part of its
  * interface (models/trace.h): the block magics and kinds, little-endian
- * reads and the buffer growth.
+ * reads, the buffer growth and the opening of an input file.
  *
- *   trace.c         the writer; FNV-1a 64, trace_layer_token, trace_grow
+ *   trace.c         the writer; FNV-1a 64, trace_layer_token, trace_grow,
+ *                   trace_open_input
  *   trace_reader.c  the verifying reader
  *   trace_import.c  import of engine-recorded routing (.npy, CSV) and its
  *                   writing as a trace
@@ -15,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "models/trace.h"
 
@@ -49,5 +51,6 @@ static inline uint64_t get_u64(const uint8_t *p)
 }
 
 int trace_grow(void *bufp, size_t *cap, size_t need, size_t size);
+int trace_open_input(const char *path, FILE **f, uint64_t *bytes, err_t *e);
 
 #endif

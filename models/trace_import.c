@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 /* ---- routes ----------------------------------------------------------- */
@@ -45,9 +44,27 @@ static int routes_alloc(trace_routes_t **out, uint32_t tokens,
     return 0;
 }
 
+/* A run of decimal digits at s, nothing before it (no space, no sign):
+ * *v and *end past it; 0, -1 when s holds no digit first, -3 when the
+ * number exceeds limit. */
+static int dec_digits(const char *s, uint64_t limit, uint64_t *v,
+                      const char **end)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    char *after;
+    errno = 0;
+    unsigned long long x = strtoull(s, &after, 10);
+    if (errno == ERANGE || x > limit)
+        return -3;
+    *v = x;
+    *end = after;
+    return 0;
+}
+
 /* ---- npy -------------------------------------------------------------- */
 
-/* A cursor over the header's Python literal. */
+/* A cursor over the header's Python literal; s[n] is '\0'. */
 typedef struct lit {
     const char *s;
     size_t n;
@@ -111,16 +128,12 @@ static int lit_shape(lit_t *c, uint64_t *dims, int max, int *ndim)
         if (lit_eat(c, ')'))
             return 0;
         lit_ws(c);
-        if (c->i >= c->n || c->s[c->i] < '0' || c->s[c->i] > '9' ||
-            *ndim == max)
+        const char *end;
+        if (*ndim == max ||
+            dec_digits(c->s + c->i, UINT32_MAX, &dims[*ndim], &end) < 0)
             return -1;
-        uint64_t v = 0;
-        while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9') {
-            v = v * 10u + (uint64_t)(c->s[c->i++] - '0');
-            if (v > UINT32_MAX)
-                return -1;
-        }
-        dims[(*ndim)++] = v;
+        c->i = (size_t)(end - c->s);
+        (*ndim)++;
         if (!lit_eat(c, ',')) {
             if (lit_eat(c, ')'))
                 return 0;
@@ -136,20 +149,14 @@ int trace_import_npy(const char *path, uint32_t experts,
     char *text = NULL;
     trace_routes_t *routes = NULL;
     int rc;
-    struct stat st;
+    uint64_t size;
 
     if (experts == 0 || experts > PLACEMENT_MAX_EXPERTS)
         return err_set(e, ERR_INPUT, "npy import: experts (%u) must be 1..%u",
                        experts, PLACEMENT_MAX_EXPERTS);
-    f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, ERR_IO, "%s: cannot open: %s", path,
-                       strerror(errno));
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = err_input(e, path, 0, "not a regular file");
-        goto done;
-    }
-    uint64_t size = (uint64_t)st.st_size;
+    rc = trace_open_input(path, &f, &size, e);
+    if (rc < 0)
+        return rc;
     uint8_t pre[12];
     size_t got = fread(pre, 1, sizeof pre, f);
     if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
@@ -344,6 +351,13 @@ done:
 
 #define CSV_MAX_LINE_BYTES (1u << 20)
 
+/* A data row as read; its K ids are kept apart, at row_ids[row * K]. */
+typedef struct csv_row {
+    uint32_t token;
+    uint32_t layer;
+    uint32_t line;
+} csv_row_t;
+
 /* Reads one line (without its '\n') into buf[CSV_MAX_LINE_BYTES + 1].
  * 1 line read, 0 end of file, -1 line too long, -2 NUL byte, -3 read
  * error. A bounded buffer, unlike getline, which would allocate whatever
@@ -387,21 +401,18 @@ static int csv_split(char *line, char **fields, int max)
     }
 }
 
-/* A non-negative decimal field, spaces around allowed. */
+/* A non-negative decimal field, spaces around allowed: 0, -1 not a
+ * number, -2 negative, -3 above limit. */
 static int csv_uint(const char *s, uint64_t limit, uint64_t *out)
 {
     while (*s == ' ')
         s++;
     if (*s == '-')
         return -2;
-    if (*s < '0' || *s > '9')
-        return -1;
-    uint64_t v = 0;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10u + (uint64_t)(*s++ - '0');
-        if (v > limit)
-            return -3;
-    }
+    uint64_t v;
+    int rc = dec_digits(s, limit, &v, &s);
+    if (rc < 0)
+        return rc;
     while (*s == ' ')
         s++;
     if (*s)
@@ -426,10 +437,10 @@ int trace_import_csv(const char *path, uint32_t experts,
     FILE *f = NULL;
     char *line = NULL;
     char **fields = NULL;
-    uint32_t *row_token = NULL, *row_layer = NULL, *row_line = NULL;
+    csv_row_t *row = NULL;
     uint16_t *row_ids = NULL;
     uint32_t *where = NULL;
-    size_t rows = 0, cap_tok = 0, cap_lay = 0, cap_line = 0, cap_ids = 0;
+    size_t rows = 0, cap_rows = 0, cap_ids = 0;
     trace_routes_t *routes = NULL;
     uint32_t K = 0, max_token = 0, max_layer = 0, max_token_line = 0;
     int rc = 0;
@@ -514,9 +525,7 @@ int trace_import_csv(const char *path, uint32_t experts,
             rc = err_input(e, path, lineno, "more than %u rows", UINT32_MAX);
             goto done;
         }
-        if (trace_grow(&row_token, &cap_tok, rows + 1, sizeof *row_token) < 0 ||
-            trace_grow(&row_layer, &cap_lay, rows + 1, sizeof *row_layer) < 0 ||
-            trace_grow(&row_line, &cap_line, rows + 1, sizeof *row_line) < 0 ||
+        if (trace_grow(&row, &cap_rows, rows + 1, sizeof *row) < 0 ||
             trace_grow(&row_ids, &cap_ids, (rows + 1) * K, sizeof *row_ids) < 0)
             goto nomem;
         for (uint32_t j = 0; j < K; j++) {
@@ -532,9 +541,7 @@ int trace_import_csv(const char *path, uint32_t experts,
             }
             row_ids[rows * K + j] = (uint16_t)v;
         }
-        row_token[rows] = (uint32_t)tok;
-        row_layer[rows] = (uint32_t)lay;
-        row_line[rows] = (uint32_t)lineno;
+        row[rows] = (csv_row_t){(uint32_t)tok, (uint32_t)lay, (uint32_t)lineno};
         if (tok >= max_token) {
             max_token = (uint32_t)tok;
             max_token_line = (uint32_t)lineno;
@@ -561,11 +568,11 @@ int trace_import_csv(const char *path, uint32_t experts,
     if (!where)
         goto nomem;
     for (size_t i = 0; i < rows; i++) {
-        size_t at = (size_t)row_token[i] * (size_t)L + row_layer[i];
+        size_t at = (size_t)row[i].token * (size_t)L + row[i].layer;
         if (where[at]) {
-            rc = err_input(e, path, (int)row_line[i], "token %u layer %u "
-                           "already given on line %u", row_token[i],
-                           row_layer[i], row_line[where[at] - 1u]);
+            rc = err_input(e, path, (int)row[i].line, "token %u layer %u "
+                           "already given on line %u", row[i].token,
+                           row[i].layer, row[where[at] - 1u].line);
             goto done;
         }
         where[at] = (uint32_t)i + 1u;
@@ -596,9 +603,7 @@ done:
     trace_routes_destroy(routes);
     free(where);
     free(row_ids);
-    free(row_line);
-    free(row_layer);
-    free(row_token);
+    free(row);
     free(fields);
     free(line);
     if (f)

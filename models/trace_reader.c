@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 /* An unsigned LEB128 count <= 32767 takes at most 3 bytes. */
@@ -117,6 +116,28 @@ static int check_block_sum(const trace_reader_t *r, const uint8_t *p,
     return 0;
 }
 
+/* Decodes the unsigned LEB128 count at *c (before end) into *v and moves
+ * *c past it: 0, -1 when it is cut or longer than LEB_MAX_BYTES, -2 when
+ * it is not in minimal form (a last byte of 0 after others). The inverse
+ * of the writer's leb_put. */
+static int leb_get(const uint8_t **c, const uint8_t *end, uint32_t *v)
+{
+    const uint8_t *p = *c;
+    uint32_t x = 0;
+    for (unsigned n = 0; n < LEB_MAX_BYTES && p < end; n++) {
+        uint8_t b = *p++;
+        x |= (uint32_t)(b & 0x7fu) << (7u * n);
+        if (!(b & 0x80u)) {
+            if (b == 0 && n > 0)
+                return -2;
+            *c = p;
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* Reads LAYR block `l` of step `s` (T tokens) into the step pools. */
 static int read_layer(trace_reader_t *r, uint64_t s, uint32_t l, uint32_t T,
                       size_t *ids_used, size_t *offs_used, err_t *e)
@@ -207,35 +228,22 @@ static int read_layer(trace_reader_t *r, uint64_t s, uint32_t l, uint32_t T,
         uint64_t sum = 0;
         off[0] = 0;
         for (uint32_t t = 0; t < T; t++) {
+            uint64_t at = start + 24 + (uint64_t)(c - p);
             uint32_t v = 0;
-            unsigned shift = 0, n = 0;
-            const uint8_t *at = c;
-            for (;;) {
-                if (c == end || n == LEB_MAX_BYTES)
-                    return bad(r, e, start + 24 + (uint64_t)(at - p),
-                               "%s token %u: count is cut or longer than %u "
-                               "bytes", what, t, LEB_MAX_BYTES);
-                uint8_t b = *c++;
-                v |= (uint32_t)(b & 0x7fu) << shift;
-                shift += 7;
-                n++;
-                if (!(b & 0x80u)) {
-                    if (b == 0 && n > 1)
-                        return bad(r, e, start + 24 + (uint64_t)(at - p),
-                                   "%s token %u: count not in minimal form",
-                                   what, t);
-                    break;
-                }
-            }
+            int st = leb_get(&c, end, &v);
+            if (st == -1)
+                return bad(r, e, at, "%s token %u: count is cut or longer "
+                           "than %u bytes", what, t, LEB_MAX_BYTES);
+            if (st == -2)
+                return bad(r, e, at, "%s token %u: count not in minimal form",
+                           what, t);
             if (v > in->experts)
-                return bad(r, e, start + 24 + (uint64_t)(at - p),
-                           "%s token %u: count %u > experts (%u)", what, t, v,
-                           in->experts);
+                return bad(r, e, at, "%s token %u: count %u > experts (%u)",
+                           what, t, v, in->experts);
             sum += v;
             if (sum > E)
-                return bad(r, e, start + 24 + (uint64_t)(at - p),
-                           "%s token %u: counts exceed the %u entries", what,
-                           t, E);
+                return bad(r, e, at, "%s token %u: counts exceed the %u "
+                           "entries", what, t, E);
             off[t + 1u] = (uint32_t)sum;
         }
         if (c != end || sum != E)
@@ -420,8 +428,8 @@ static int read_header(trace_reader_t *r, err_t *e)
         (rc = get_name(r, h + 184, 184, in->router, "router", e)) < 0 ||
         (rc = get_name(r, h + 248, 248, in->placement, "placement", e)) < 0)
         return rc;
-    uint64_t table_bytes = 4u * (uint64_t)in->moe_layers * in->slots;
-    uint64_t want_H = TRACE_HEADER_FIXED_BYTES + table_bytes + 8u;
+    uint64_t want_H = TRACE_HEADER_FIXED_BYTES +
+                      4u * (uint64_t)in->moe_layers * in->slots + 8u;
     /* A newer minor version may append header fields after the tables
      * (covered by the header checksum); we skip them. */
     int newer_minor = in->version_major == TRACE_VERSION_MAJOR &&
@@ -430,36 +438,39 @@ static int read_header(trace_reader_t *r, err_t *e)
         return bad(r, e, 12, "header size %u, expected %llu for %u layers x "
                    "%u slots", H, (unsigned long long)want_H, in->moe_layers,
                    in->slots);
-    uint64_t extra = H - want_H;
-    want_H = H;
-    if (want_H + TRACE_TRAILER_BYTES > r->file_bytes)
+    if ((uint64_t)H + TRACE_TRAILER_BYTES > r->file_bytes)
         return bad(r, e, r->file_bytes, "truncated: the header alone needs "
                    "%llu bytes and a trailer %u; the file has %llu",
-                   (unsigned long long)want_H, TRACE_TRAILER_BYTES,
+                   (unsigned long long)H, TRACE_TRAILER_BYTES,
                    (unsigned long long)r->file_bytes);
-    if (want_H > TRACE_MAX_BLOCK_BYTES)
+    if (H > TRACE_MAX_BLOCK_BYTES)
         return bad(r, e, 12, "header of %llu bytes exceeds the %u-byte limit",
-                   (unsigned long long)want_H, TRACE_MAX_BLOCK_BYTES);
-    r->header_bytes = want_H;
+                   (unsigned long long)H, TRACE_MAX_BLOCK_BYTES);
+    r->header_bytes = H;
 
+    /* After the fixed part: the tables, newer fields, the checksum. */
+    size_t rest = H - TRACE_HEADER_FIXED_BYTES;
     size_t n = (size_t)in->moe_layers * in->slots;
-    tables = malloc((size_t)(table_bytes + extra) + 8u);
+    tables = malloc(rest);
     se = malloc(n * sizeof *se);
     sd = malloc(n * sizeof *sd);
     if (!tables || !se || !sd) {
         rc = reader_nomem(r, e);
         goto done;
     }
-    rc = reader_get(r, tables, (size_t)(table_bytes + extra) + 8u, e);
+    rc = reader_get(r, tables, rest, e);
     if (rc < 0)
         goto done;
     uint64_t sum = trace_fnv1a64(TRACE_FNV1A64_INIT, h, sizeof h);
-    sum = trace_fnv1a64(sum, tables, (size_t)(table_bytes + extra));
-    if (sum != get_u64(tables + table_bytes + extra)) {
-        rc = bad(r, e, want_H - 8, "header checksum mismatch; the header is "
+    sum = trace_fnv1a64(sum, tables, rest - 8u);
+    if (sum != get_u64(tables + rest - 8u)) {
+        rc = bad(r, e, H - 8u, "header checksum mismatch; the header is "
                  "corrupt");
         goto done;
     }
+    /* The file checksum starts with the whole header: verify() goes on
+     * from here rather than reading the header a second time. */
+    r->hash = trace_fnv1a64(sum, tables + rest - 8u, 8u);
     for (size_t i = 0; i < n; i++) {
         se[i] = get_u16(tables + 2 * i);
         sd[i] = get_u16(tables + 2 * (n + i));
@@ -478,7 +489,8 @@ done:
     return rc;
 }
 
-/* Reads the trailer, then every block once (hashing), and compares. */
+/* Reads the trailer, then every block once (hashing on from the header's
+ * hash that read_header left in r->hash), and compares. */
 static int verify(trace_reader_t *r, err_t *e)
 {
     uint8_t t[TRACE_TRAILER_BYTES];
@@ -501,20 +513,11 @@ static int verify(trace_reader_t *r, err_t *e)
     r->info.tokens = get_u64(t + 16);
     r->info.entries = get_u64(t + 24);
 
-    /* The header bytes again, for the whole-file hash. */
-    rc = reader_seek(r, 0, e);
+    /* r->hash covers the header already (read_header). */
+    rc = reader_seek(r, r->header_bytes, e);
     if (rc < 0)
         return rc;
     r->verifying = 1;
-    r->hash = TRACE_FNV1A64_INIT;
-    uint8_t buf[4096];
-    for (uint64_t left = r->header_bytes; left > 0;) {
-        size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
-        rc = reader_get(r, buf, n, e);
-        if (rc < 0)
-            return rc;
-        left -= n;
-    }
     while ((rc = read_step(r, e)) == 1) {
     }
     if (rc < 0)
@@ -539,7 +542,6 @@ static int verify(trace_reader_t *r, err_t *e)
 
 int trace_reader_open(trace_reader_t **out, const char *path, err_t *e)
 {
-    struct stat st;
     int rc;
     trace_reader_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -549,16 +551,9 @@ int trace_reader_open(trace_reader_t **out, const char *path, err_t *e)
         rc = err_set(e, ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
-    r->f = fopen(path, "rb");
-    if (!r->f) {
-        rc = err_set(e, ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    rc = trace_open_input(path, &r->f, &r->file_bytes, e);
+    if (rc < 0)
         goto fail;
-    }
-    if (fstat(fileno(r->f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = err_input(e, path, 0, "not a regular file");
-        goto fail;
-    }
-    r->file_bytes = (uint64_t)st.st_size;
     rc = read_header(r, e);
     if (rc < 0)
         goto fail;

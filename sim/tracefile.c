@@ -62,8 +62,8 @@ done:
 }
 
 /* Expands a trace layer block into the replay's per-token arrays. */
-static int expand(const trace_layer_t *l, int32_t *offs, int32_t *ex,
-                  uint8_t *dropped)
+static void expand(const trace_layer_t *l, int32_t *offs, int32_t *ex,
+                   uint8_t *dropped)
 {
     uint32_t k = 0;
     for (uint32_t t = 0; t < l->tokens; t++) {
@@ -77,7 +77,6 @@ static int expand(const trace_layer_t *l, int32_t *offs, int32_t *ex,
         }
     }
     offs[l->tokens] = (int32_t)k;
-    return (int)k;
 }
 
 int tracefile_replay(const char *trace_path, const scenario *s,
@@ -153,6 +152,31 @@ done:
     return rc;
 }
 
+/* Adds layer l's token-experts to el[expert] and, those not dropped, to
+ * dl[device] of the replica a replay picks for them; returns how many
+ * were dropped. */
+static long layer_loads(const trace_layer_t *tl, const placement_t *pl,
+                        uint32_t l, const uint16_t *src, long *dl, long *el)
+{
+    long dropped = 0;
+    for (uint32_t t = 0; t < tl->tokens; t++) {
+        uint32_t first = 0, count = 0;
+        trace_layer_token(tl, t, &first, &count);
+        for (uint32_t i = 0; i < count; i++) {
+            uint16_t id = tl->ids[first + i];
+            uint32_t x = id & TRACE_EXPERT_MASK;
+            el[x]++;
+            if (id & TRACE_DROPPED) {
+                dropped++;
+                continue;
+            }
+            uint32_t slot = placement_pick_slot(pl, l, x, t, src[t]);
+            dl[placement_slot_device(pl, l, slot)]++;
+        }
+    }
+    return dropped;
+}
+
 int tracefile_stats(const char *trace_path, FILE *out, err_t *e)
 {
     trace_reader_t *tr = NULL;
@@ -162,12 +186,13 @@ int tracefile_stats(const char *trace_path, FILE *out, err_t *e)
     const trace_info_t *in = trace_reader_info(tr);
     const placement_t *pl = trace_reader_placement(tr);
     uint32_t L = in->moe_layers, N = in->experts, D = in->devices;
-    double *is = calloc(L, sizeof *is), *dmom = calloc(L, sizeof *dmom);
-    double *emom = calloc(L, sizeof *emom), *drop = calloc(L, sizeof *drop);
-    double *toks = calloc(L, sizeof *toks);
+    /* Per layer, summed over steps. */
+    struct {
+        double tokens, is, dmom, emom, dropped;
+    } *sum = calloc(L, sizeof *sum);
     long *dl = calloc(D, sizeof *dl), *el = calloc(N, sizeof *el);
     long steps = 0;
-    if (!is || !dmom || !emom || !drop || !toks || !dl || !el) {
+    if (!sum || !dl || !el) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -184,30 +209,15 @@ int tracefile_stats(const char *trace_path, FILE *out, err_t *e)
             const trace_layer_t *tl = trace_reader_layer(tr, l);
             memset(dl, 0, D * sizeof *dl);
             memset(el, 0, N * sizeof *el);
-            long dropped = 0;
-            for (uint32_t t = 0; t < tl->tokens; t++) {
-                uint32_t first = 0, count = 0;
-                trace_layer_token(tl, t, &first, &count);
-                for (uint32_t i = 0; i < count; i++) {
-                    uint16_t id = tl->ids[first + i];
-                    uint32_t x = id & TRACE_EXPERT_MASK;
-                    el[x]++;
-                    if (id & TRACE_DROPPED) {
-                        dropped++;
-                        continue;
-                    }
-                    uint32_t slot = placement_pick_slot(pl, l, x, t, src[t]);
-                    dl[placement_slot_device(pl, l, slot)]++;
-                }
-            }
+            long dropped = layer_loads(tl, pl, l, src, dl, el);
             double l_is, l_dmom, l_emom;
             metrics_load_figures(dl, (int)D, (long)tl->tokens, &l_is, &l_dmom);
             metrics_load_figures(el, (int)N, (long)tl->tokens, NULL, &l_emom);
-            toks[l] += tl->tokens;
-            is[l] += l_is;
-            dmom[l] += l_dmom;
-            emom[l] += l_emom;
-            drop[l] += (double)dropped;
+            sum[l].tokens += tl->tokens;
+            sum[l].is += l_is;
+            sum[l].dmom += l_dmom;
+            sum[l].emom += l_emom;
+            sum[l].dropped += (double)dropped;
         }
     }
     fprintf(out, "# %s: model %s, policy %s (router %s, placement %s), seed "
@@ -221,22 +231,18 @@ int tracefile_stats(const char *trace_path, FILE *out, err_t *e)
     double s_is = 0, s_d = 0, s_e = 0;
     for (uint32_t l = 0; l < L && steps > 0; l++) {
         double n = (double)steps;
-        fprintf(out, "%5u %9.0f %9.4f %16.3f %16.3f %9.1f\n", l, toks[l] / n,
-                is[l] / n, dmom[l] / n, emom[l] / n, drop[l] / n);
-        s_is += is[l] / n;
-        s_d += dmom[l] / n;
-        s_e += emom[l] / n;
+        fprintf(out, "%5u %9.0f %9.4f %16.3f %16.3f %9.1f\n", l,
+                sum[l].tokens / n, sum[l].is / n, sum[l].dmom / n,
+                sum[l].emom / n, sum[l].dropped / n);
+        s_is += sum[l].is / n;
+        s_d += sum[l].dmom / n;
+        s_e += sum[l].emom / n;
     }
-    if (L > 0)
-        fprintf(out, "%5s %9s %9.4f %16.3f %16.3f\n", "mean", "", s_is / L,
-                s_d / L, s_e / L);
+    fprintf(out, "%5s %9s %9.4f %16.3f %16.3f\n", "mean", "", s_is / L,
+            s_d / L, s_e / L);
     rc = 0;
 done:
-    free(is);
-    free(dmom);
-    free(emom);
-    free(drop);
-    free(toks);
+    free(sum);
     free(dl);
     free(el);
     trace_reader_destroy(tr);

@@ -235,6 +235,54 @@ static void test_corrupt__sizes_past_the_end(void **state)
     free(b);
 }
 
+/* Re-seals b[n] after an edit inside the block [at, at + bytes): the
+ * block's checksum, the trailer's offset and the file checksum. */
+static void reseal(uint8_t *b, size_t n, size_t at, size_t bytes)
+{
+    put64(b + at + bytes - 8, trace_fnv1a64(TRACE_FNV1A64_INIT, b + at,
+                                            bytes - 8));
+    put64(b + n - 16, n - 48);
+    put64(b + n - 8, trace_fnv1a64(TRACE_FNV1A64_INIT, b, n - 8));
+}
+
+/* Bad LEB128 counts under valid checksums. The variable block of step 0
+ * starts at 384 + 30 + 44 = 458 and holds 41 bytes: 24 of fields, the
+ * counts 1, 0, 2 at 482..484 (C = 3 at 478), 3 ids, the checksum. */
+static void test_corrupt__bad_counts_rejected(void **state)
+{
+    (void)state;
+    enum { VAR = 458, COUNTS = VAR + 24 };
+    uint8_t *b = malloc(good_bytes + 1);
+    assert_non_null(b);
+    assert_memory_equal(good + COUNTS, "\x01\x00\x02", 3);
+    /* Token 2's count has its continuation bit set at the block's end. */
+    memcpy(b, good, good_bytes);
+    b[COUNTS + 2] = 0x82;
+    reseal(b, good_bytes, VAR, 41);
+    expect_rejected(b, good_bytes, "cut count",
+                    "step 0 layer 1 token 2: count is cut or longer than 3 "
+                    "bytes (offset 484)");
+    /* Token 0 routed to 9 of 8 experts. */
+    memcpy(b, good, good_bytes);
+    b[COUNTS] = 0x09;
+    reseal(b, good_bytes, VAR, 41);
+    expect_rejected(b, good_bytes, "count above experts",
+                    "step 0 layer 1 token 0: count 9 > experts (8) (offset "
+                    "482)");
+    /* Token 0's 1 as 0x81 0x00: the same value, not in minimal form. The
+     * block grows to 42 bytes with C = 4. */
+    memcpy(b, good, COUNTS);
+    b[COUNTS] = 0x81;
+    memcpy(b + COUNTS + 1, good + COUNTS, good_bytes - COUNTS);
+    b[COUNTS + 1] = 0x00;
+    b[VAR + 20] = 4;
+    reseal(b, good_bytes + 1, VAR, 42);
+    expect_rejected(b, good_bytes + 1, "count not minimal",
+                    "step 0 layer 1 token 0: count not in minimal form "
+                    "(offset 482)");
+    free(b);
+}
+
 /* Random damage to several bytes at once, from a fixed LCG. */
 static void test_corrupt__random_damage_never_crashes(void **state)
 {
@@ -267,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_corrupt__bad_magic_and_future_version),
         cmocka_unit_test(test_corrupt__newer_minor_version_is_read),
         cmocka_unit_test(test_corrupt__sizes_past_the_end),
+        cmocka_unit_test(test_corrupt__bad_counts_rejected),
         cmocka_unit_test(test_corrupt__random_damage_never_crashes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

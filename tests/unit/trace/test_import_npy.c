@@ -227,6 +227,13 @@ static void test_import_npy__malformed_rejected_with_offset(void **state)
                            "(offset 128)");
     n = build_npy(b, 1, "{'descr': '<i2' 'fortran_order': False}", four, 8);
     expect_npy_error(b, n, "not the dictionary NumPy writes");
+    /* A dimension above 2^32 - 1 is pointed at from its first digit: the
+     * 51 characters of "{'descr': '<i2', 'fortran_order': False, 'shape':
+     * (" after the 10-byte preamble put it at offset 61. */
+    n = build_npy(b, 1, "{'descr': '<i2', 'fortran_order': False, "
+                        "'shape': (4294967296, 2, 2), }", four, 8);
+    expect_npy_error(b, n, "near \"4294967296, 2, 2), }");
+    expect_npy_error(b, n, "(offset 61)");
 
     /* These headers pad to 128 bytes (10 + 62 + 1 rounded up to 64s).
      * Value 3 of 4 (token 0, layer 1, slot 0) is -1: 0xffff at data
