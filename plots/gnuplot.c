@@ -22,15 +22,6 @@ struct gnuplot {
     char dir[PATH_MAX]; /* the private folder; "" once removed */
 };
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static int has_control(const char *s)
 {
     for (; *s; s++)
@@ -51,8 +42,8 @@ int gnuplot_open(gnuplot_t **out, const char *program,
                        "plots folder '%s': control character in the path; "
                        "expected a plain path",
                        scripts_dir);
-    if (!(g = calloc(1, sizeof *g)) || !(g->program = dup_str(program)) ||
-        !(g->scripts_dir = dup_str(scripts_dir))) {
+    if (!(g = calloc(1, sizeof *g)) || !(g->program = strdup(program)) ||
+        !(g->scripts_dir = strdup(scripts_dir))) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto fail;
     }

@@ -72,13 +72,11 @@ const struct report_plot report_plot_info[PLOT_ALL] = {
 
 /* ---- small helpers -------------------------------------------------- */
 
-char *report_dup_str(const char *s)
+/* 1 if plot p is on this page: a results database's plots with one, the
+ * plan's with a plan. */
+int report_plot_shown(const rpt *r, int p)
 {
-    size_t n = strlen(s ? s : "") + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s ? s : "", n);
-    return d;
+    return p < PLOT_COUNT ? r->db_path != NULL : r->plan.path != NULL;
 }
 
 int report_nomem(err_t *e) { return err_set(e, ERR_NOMEM, "out of memory"); }
@@ -227,11 +225,11 @@ static int read_scenario(rpt *r, err_t *e)
     if (rc != 0)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW) {
-        r->name = report_dup_str(report_col_text(st, 0));
-        r->phase = report_dup_str(report_col_text(st, 1));
-        r->text = report_dup_str(report_col_text(st, 2));
-        r->version = report_dup_str(report_col_text(st, 3));
-        r->created_at = report_dup_str(report_col_text(st, 4));
+        r->name = strdup(report_col_text(st, 0));
+        r->phase = strdup(report_col_text(st, 1));
+        r->text = strdup(report_col_text(st, 2));
+        r->version = strdup(report_col_text(st, 3));
+        r->created_at = strdup(report_col_text(st, 4));
         if (!r->name || !r->phase || !r->text || !r->version ||
             !r->created_at)
             rc = report_nomem(e);
@@ -313,7 +311,7 @@ static int find_plots_dir(rpt *r, const char *given, err_t *e)
     const char *need[PLOT_ALL + 1];
     int n_need = 0;
     for (int p = 0; p < PLOT_ALL; p++)
-        if (p < PLOT_COUNT ? r->db_path != NULL : r->plan.path != NULL)
+        if (report_plot_shown(r, p))
             need[n_need++] = report_plot_info[p].name;
     need[n_need++] = "style";
     for (int p = 0; p < n_need; p++) {
@@ -329,39 +327,50 @@ static int find_plots_dir(rpt *r, const char *given, err_t *e)
     return 0;
 }
 
-/* Opens plot p's data file, <name>.tsv in gnuplot's private folder. */
-int report_data_open(rpt *r, int p, FILE **out, err_t *e)
+/* Draws plot p: opens its data file (<name>.tsv in gnuplot's private
+ * folder) and a stream for its script's variables, has plot write both
+ * and the finding, then runs plots/<name>.gp with those variables and
+ * datafile, the data file's path. */
+static int draw_plot(rpt *r, int p,
+                     int (*plot)(rpt *, FILE *, FILE *, err_t *), err_t *e)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s.tsv", report_plot_info[p].name);
-    return gnuplot_data_open(r->gp, name, out, e);
-}
-
-int report_data_close(int p, FILE *f, err_t *e)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return err_set(e, ERR_IO, "%s.tsv: cannot write the plot data",
-                       report_plot_info[p].name);
-    return 0;
-}
-
-/* Draws plot p with the variables written into the memstream v (closed
- * here, whatever happens) over *vars, plus datafile: its data file. */
-int report_draw_with(rpt *r, int p, FILE *v, char **vars, err_t *e)
-{
-    char name[64], path[PATH_MAX];
-    snprintf(name, sizeof name, "%s.tsv", report_plot_info[p].name);
-    int rc = gnuplot_path(r->gp, name, path, sizeof path, e);
-    if (rc == 0)
-        gnuplot_string(v, "datafile", path);
-    int bad = ferror(v);
-    if (fclose(v) != 0 || bad)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    if (rc != 0)
+    const char *name = report_plot_info[p].name;
+    char tsv[64], path[PATH_MAX];
+    char *vars = NULL;
+    size_t vars_len = 0;
+    FILE *data = NULL, *v = NULL;
+    snprintf(tsv, sizeof tsv, "%s.tsv", name);
+    int rc = gnuplot_path(r->gp, tsv, path, sizeof path, e);
+    if (rc != 0 || (rc = gnuplot_data_open(r->gp, tsv, &data, e)) != 0)
         return rc;
-    return gnuplot_draw(r->gp, report_plot_info[p].name, *vars,
-                        report_plot_info[p].name, &r->svg[p], e);
+    if (!(v = open_memstream(&vars, &vars_len))) {
+        rc = report_nomem(e);
+        goto fail;
+    }
+    if ((rc = plot(r, data, v, e)) != 0)
+        goto fail;
+    int bad = ferror(data), closed = fclose(data);
+    data = NULL;
+    if (closed != 0 || bad) {
+        rc = err_set(e, ERR_IO, "%s: cannot write the plot data", tsv);
+        goto fail;
+    }
+    gnuplot_string(v, "datafile", path);
+    bad = ferror(v);
+    closed = fclose(v);
+    v = NULL;
+    if (closed != 0 || bad) {
+        rc = report_nomem(e);
+        goto fail;
+    }
+    rc = gnuplot_draw(r->gp, name, vars, name, &r->svg[p], e);
+fail:
+    if (v)
+        fclose(v);
+    if (data)
+        fclose(data);
+    free(vars);
+    return rc;
 }
 
 /* ---- the entry point ------------------------------------------------ */
@@ -370,7 +379,7 @@ int report_write(const char *db_path, const char *html_path,
                  const report_options *opt, err_t *e)
 {
     static const report_options defaults = {NULL, NULL, NULL, NULL};
-    int (*const plots[PLOT_ALL])(rpt *, err_t *) = {
+    int (*const plots[PLOT_ALL])(rpt *, FILE *, FILE *, err_t *) = {
         report_plot_imbalance,       report_plot_heatmap,
         report_plot_time,            report_plot_throughput,
         report_plot_links,           report_plan_plot_throughput,
@@ -407,8 +416,7 @@ int report_write(const char *db_path, const char *html_path,
                            r->plots_dir, e)) != 0)
         goto fail;
     for (int p = 0; p < PLOT_ALL; p++)
-        if ((p < PLOT_COUNT ? db_path != NULL : opt->plan_db != NULL) &&
-            (rc = plots[p](r, e)) != 0)
+        if (report_plot_shown(r, p) && (rc = draw_plot(r, p, plots[p], e)) != 0)
             goto fail;
     rc = report_html_write(r, html_path, e);
 fail:

@@ -338,7 +338,7 @@ static void write_findings(const rpt *r, FILE *f)
           "<ul class=\"findings\">\n",
           f);
     for (int p = 0; p < PLOT_ALL; p++) {
-        if (p < PLOT_COUNT ? !r->db_path : !r->plan.path)
+        if (!report_plot_shown(r, p))
             continue;
         fprintf(f, "<li><a href=\"#%s\">", report_plot_info[p].name);
         report_html_text(f, report_plot_info[p].heading);
@@ -349,19 +349,26 @@ static void write_findings(const rpt *r, FILE *f)
     fputs("</ul>\n</section>\n", f);
 }
 
-/* A page of the plan alone (no results database). */
-static void write_plan_page(const rpt *r, FILE *f)
+/* The page up to its heading: "<h1>heading name</h1>", the title
+ * "moesim report: name". */
+static void write_head(FILE *f, const char *heading, const char *name)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
           "<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, "
           "initial-scale=1\">\n<title>moesim report: ",
           f);
-    report_html_text(f, r->plan.name);
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n", css);
-    fputs("<h1>Capacity plan: ", f);
-    report_html_text(f, r->plan.name);
+    report_html_text(f, name);
+    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>%s",
+            css, heading);
+    report_html_text(f, name);
     fputs("</h1>\n", f);
+}
+
+/* A page of the plan alone (no results database). */
+static void write_plan_page(const rpt *r, FILE *f)
+{
+    write_head(f, "Capacity plan: ", r->plan.name);
     write_findings(r, f);
     report_plan_write(r, f, 1);
     fputs(load_script, f);
@@ -374,16 +381,7 @@ static int write_page(rpt *r, FILE *f, err_t *e)
         write_plan_page(r, f);
         return 0;
     }
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-          "<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, "
-          "initial-scale=1\">\n<title>moesim report: ",
-          f);
-    report_html_text(f, r->name);
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n", css);
-    fputs("<h1>MoE routing report: ", f);
-    report_html_text(f, r->name);
-    fputs("</h1>\n", f);
+    write_head(f, "MoE routing report: ", r->name);
     const char *desc = report_scenario_value(r, "description");
     if (desc && *desc) {
         fputs("<p>", f);

@@ -114,7 +114,7 @@ typedef struct rpt {
 
 /* ---- report.c: small helpers ---------------------------------------- */
 
-char *report_dup_str(const char *s);
+int report_plot_shown(const rpt *r, int p);
 int report_nomem(err_t *e);
 void report_add(char *buf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -137,27 +137,26 @@ const compare_stat *report_active_stat(const rpt *r, int i,
                                        compare_metric m);
 const char *report_scenario_value(rpt *r, const char *key);
 
-/* ---- report.c: the scripts and gnuplot ------------------------------ */
-
-int report_data_open(rpt *r, int p, FILE **out, err_t *e);
-int report_data_close(int p, FILE *f, err_t *e);
-int report_draw_with(rpt *r, int p, FILE *v, char **vars, err_t *e);
-
 /* ---- report_plots.c: the plots of a results database ---------------- */
 
-int report_plot_imbalance(rpt *r, err_t *e);
-int report_plot_heatmap(rpt *r, err_t *e);
-int report_plot_time(rpt *r, err_t *e);
-int report_plot_throughput(rpt *r, err_t *e);
-int report_plot_links(rpt *r, err_t *e);
+/* Each plot function writes its plot's data file (data, which its script
+ * reads as datafile), its script's variables (vars: gnuplot commands such
+ * as "n=2; ymax=3; ") and its finding (r->finding[p]). report_write opens
+ * both streams, closes them and runs the script, so that plumbing is in
+ * one place (report.c, draw_plot). */
+int report_plot_imbalance(rpt *r, FILE *data, FILE *vars, err_t *e);
+int report_plot_heatmap(rpt *r, FILE *data, FILE *vars, err_t *e);
+int report_plot_time(rpt *r, FILE *data, FILE *vars, err_t *e);
+int report_plot_throughput(rpt *r, FILE *data, FILE *vars, err_t *e);
+int report_plot_links(rpt *r, FILE *data, FILE *vars, err_t *e);
 
 /* ---- report_plan.c: the plan section -------------------------------- */
 
 int report_plan_open(rpt *r, err_t *e);
 int report_plan_read_meta(rpt *r, err_t *e);
 int report_plan_read_rows(rpt *r, err_t *e);
-int report_plan_plot_throughput(rpt *r, err_t *e);
-int report_plan_plot_pareto(rpt *r, err_t *e);
+int report_plan_plot_throughput(rpt *r, FILE *data, FILE *vars, err_t *e);
+int report_plan_plot_pareto(rpt *r, FILE *data, FILE *vars, err_t *e);
 void report_plan_write(const rpt *r, FILE *f, int number);
 
 /* ---- report_html.c: the page ---------------------------------------- */

@@ -50,25 +50,53 @@ static const char *plan_latency_name(const rpt *r)
                                    : "training time";
 }
 
+/* The unit of plan_row.latency and rpt_plan.limit. */
+static const char *plan_latency_unit(const rpt *r)
+{
+    return plan_is(r, "train") ? "days" : "ms";
+}
+
 /* A latency in its unit: "34.28 ms" or "12.50 days". */
 static const char *plan_latency_text(const rpt *r, char *buf, size_t n,
                                      double x)
 {
-    snprintf(buf, n, "%.2f %s", x, plan_is(r, "train") ? "days" : "ms");
+    snprintf(buf, n, "%.2f %s", x, plan_latency_unit(r));
     return buf;
 }
 #define LAT(r, x) plan_latency_text((r), (char[NUM_MAX]){0}, NUM_MAX, (x))
+
+/* What rank_by ranks on (sim/PLAN.md: devices, power or price): its name,
+ * the plan_candidate column holding the cost, the cost axis's title. */
+enum { COST_DEVICES, COST_POWER, COST_PRICE };
+static const struct {
+    const char *rank_by, *column, *axis;
+} plan_costs[] = {
+    [COST_DEVICES] = {"devices", "devices_total", "devices, all replicas"},
+    [COST_POWER] = {"power", "power_w", "power, all replicas (W)"},
+    [COST_PRICE] = {"price", "price_per_hour_usd",
+                    "price, all replicas (USD/h)"},
+};
+
+/* rank_by's index in plan_costs; devices for any other value. */
+static int plan_cost_kind(const rpt *r)
+{
+    for (int k = COST_POWER; k <= COST_PRICE; k++)
+        if (strcmp(r->plan.rank_by, plan_costs[k].rank_by) == 0)
+            return k;
+    return COST_DEVICES;
+}
 
 /* The cost of rank_by as read: "8 devices", "5.6 kW", "12.00 USD/h". */
 static const char *plan_cost_text(const rpt *r, char *buf, size_t n,
                                   double cost)
 {
     char v[NUM_MAX];
+    int kind = plan_cost_kind(r);
     if (isnan(cost))
         snprintf(buf, n, "unknown cost");
-    else if (strcmp(r->plan.rank_by, "power") == 0)
+    else if (kind == COST_POWER)
         snprintf(buf, n, "%s kW", report_fmt_sig(v, sizeof v, cost * 1e-3, 3));
-    else if (strcmp(r->plan.rank_by, "price") == 0)
+    else if (kind == COST_PRICE)
         snprintf(buf, n, "%.2f USD/h", cost);
     else
         snprintf(buf, n, "%.0f device%s", cost, cost == 1 ? "" : "s");
@@ -140,11 +168,11 @@ int report_plan_read_meta(rpt *r, err_t *e)
         goto fail;
     }
     pl->plan_id = sqlite3_column_int64(st, 0);
-    pl->name = report_dup_str(report_col_text(st, 1));
-    pl->model = report_dup_str(report_col_text(st, 2));
-    pl->target = report_dup_str(report_col_text(st, 3));
-    pl->rank_by = report_dup_str(report_col_text(st, 4));
-    pl->created_at = report_dup_str(report_col_text(st, 5));
+    pl->name = strdup(report_col_text(st, 1));
+    pl->model = strdup(report_col_text(st, 2));
+    pl->target = strdup(report_col_text(st, 3));
+    pl->rank_by = strdup(report_col_text(st, 4));
+    pl->created_at = strdup(report_col_text(st, 5));
     if (!pl->name || !pl->model || !pl->target || !pl->rank_by ||
         !pl->created_at) {
         rc = report_nomem(e);
@@ -181,9 +209,7 @@ int report_plan_read_rows(rpt *r, err_t *e)
 {
     rpt_plan *pl = &r->plan;
     sqlite3_stmt *st = NULL;
-    const char *cost = strcmp(pl->rank_by, "power") == 0   ? "power_w"
-                       : strcmp(pl->rank_by, "price") == 0 ? "price_per_hour_usd"
-                                                           : "devices_total";
+    const char *cost = plan_costs[plan_cost_kind(r)].column;
     const char *lat = plan_is(r, "decode")    ? "tpot_s * 1e3"
                       : plan_is(r, "prefill") ? "ttft_s * 1e3"
                                               : "train_days";
@@ -210,9 +236,9 @@ int report_plan_read_rows(rpt *r, err_t *e)
     while (pl->n_rows < pl->feasible &&
            (step = sqlite3_step(st)) == SQLITE_ROW) {
         plan_row *w = &pl->rows[pl->n_rows++];
-        w->node_name = report_dup_str(report_col_text(st, 0));
-        w->device_name = report_dup_str(report_col_text(st, 1));
-        w->policy = report_dup_str(report_col_text(st, 2));
+        w->node_name = strdup(report_col_text(st, 0));
+        w->device_name = strdup(report_col_text(st, 1));
+        w->policy = strdup(report_col_text(st, 2));
         if (!w->node_name || !w->device_name || !w->policy) {
             rc = report_nomem(e);
             goto fail;
@@ -249,14 +275,10 @@ fail:
  * order of their first. Finding: the policy whose best candidate has the
  * most tokens/s per device (ties: fewer devices, then rank) against the
  * runner-up policy's best. */
-int report_plan_plot_throughput(rpt *r, err_t *e)
+int report_plan_plot_throughput(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
     const rpt_plan *pl = &r->plan;
-    const int p = PLOT_PLAN_THROUGHPUT;
-    char *out = r->finding[p];
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
+    char *out = r->finding[PLOT_PLAN_THROUGHPUT];
     int *series = NULL; /* per row: its series, 0-based */
     int *best = NULL;   /* per series: its row with the most tokens/s */
     int n = 0, rc = 0, xmin = 0, xmax = 0;
@@ -289,17 +311,11 @@ int report_plan_plot_throughput(rpt *r, err_t *e)
         if (w->tokens_per_s_per_device > ymax)
             ymax = w->tokens_per_s_per_device;
     }
-    if ((rc = report_data_open(r, p, &f, e)) != 0)
-        goto fail;
     for (int i = 0; i < pl->n_rows; i++) {
-        fprintf(f, "%d\t", pl->rows[i].devices);
-        gnuplot_number(f, pl->rows[i].tokens_per_s_per_device);
-        fprintf(f, "\t%d\n", series[i] + 1);
+        fprintf(data, "%d\t", pl->rows[i].devices);
+        gnuplot_number(data, pl->rows[i].tokens_per_s_per_device);
+        fprintf(data, "\t%d\n", series[i] + 1);
     }
-    rc = report_data_close(p, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
 
     int top = -1, next = -1; /* series */
     for (int k = 0; k < n; k++) {
@@ -331,25 +347,17 @@ int report_plan_plot_throughput(rpt *r, err_t *e)
         report_add(out, ".");
     }
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
-    fprintf(gv, "n=%d; ", n);
+    fprintf(vars, "n=%d; ", n);
     for (int k = 0; k < n; k++) {
         char var[32];
         snprintf(var, sizeof var, "policy%d", k + 1);
-        gnuplot_string(gv, var, pl->rows[best[k]].policy);
+        gnuplot_string(vars, var, pl->rows[best[k]].policy);
     }
-    fprintf(gv, "xmin=%d; xmax=%d; logx=%d; nodata=%d; ymax=", xmin, xmax,
+    fprintf(vars, "xmin=%d; xmax=%d; logx=%d; nodata=%d; ymax=", xmin, xmax,
             xmin > 0 && xmax >= 4 * xmin, n == 0);
-    gnuplot_number(gv, ymax);
-    fputs("; ", gv);
-    rc = report_draw_with(r, p, gv, &vars, e);
+    gnuplot_number(vars, ymax);
+    fputs("; ", vars);
 fail:
-    if (f)
-        fclose(f);
-    free(vars);
     free(best);
     free(series);
     return rc;
@@ -373,31 +381,25 @@ static int pareto_cmp(const void *a, const void *b)
  * cost), block 1 the front (pareto = 1, as moesim plan marked it) by
  * latency. Finding: the size of the front, its cheapest point (ties: the
  * faster) and its fastest (ties: the cheaper). */
-int report_plan_plot_pareto(rpt *r, err_t *e)
+int report_plan_plot_pareto(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
     const rpt_plan *pl = &r->plan;
-    const int p = PLOT_PLAN_PARETO;
-    char *out = r->finding[p];
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
+    char *out = r->finding[PLOT_PLAN_PARETO];
     const plan_row **front = NULL;
-    int n_front = 0, drawn = 0, rc = 0;
+    int n_front = 0, drawn = 0;
     double xmax = isnan(pl->limit) ? 0 : pl->limit, ymax = 0;
 
     front = calloc((size_t)pl->n_rows + 1, sizeof *front);
     if (!front)
         return report_nomem(e);
-    if ((rc = report_data_open(r, p, &f, e)) != 0)
-        goto fail;
     for (int i = 0; i < pl->n_rows; i++) {
         const plan_row *w = &pl->rows[i];
         if (isnan(w->cost) || isnan(w->latency))
             continue;
-        gnuplot_number(f, w->latency);
-        fputc('\t', f);
-        gnuplot_number(f, w->cost);
-        fputc('\n', f);
+        gnuplot_number(data, w->latency);
+        fputc('\t', data);
+        gnuplot_number(data, w->cost);
+        fputc('\n', data);
         drawn++;
         xmax = w->latency > xmax ? w->latency : xmax;
         ymax = w->cost > ymax ? w->cost : ymax;
@@ -405,23 +407,18 @@ int report_plan_plot_pareto(rpt *r, err_t *e)
             front[n_front++] = w;
     }
     qsort(front, (size_t)n_front, sizeof *front, pareto_cmp);
-    fputs("\n\n", f);
+    fputs("\n\n", data);
     for (int k = 0; k < n_front; k++) {
-        gnuplot_number(f, front[k]->latency);
-        fputc('\t', f);
-        gnuplot_number(f, front[k]->cost);
-        fputc('\n', f);
+        gnuplot_number(data, front[k]->latency);
+        fputc('\t', data);
+        gnuplot_number(data, front[k]->cost);
+        fputc('\n', data);
     }
     if (n_front == 0) /* an empty block would end the file early */
-        fputs("NaN\tNaN\n", f);
-    rc = report_data_close(p, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
+        fputs("NaN\tNaN\n", data);
 
-    const char *axis = strcmp(pl->rank_by, "power") == 0   ? "power"
-                       : strcmp(pl->rank_by, "price") == 0 ? "price"
-                                                           : "devices";
+    int kind = plan_cost_kind(r);
+    const char *axis = plan_costs[kind].rank_by;
     if (pl->n_rows == 0) {
         report_add(out, "No candidate is feasible, so there is no front.");
     } else if (n_front == 0) {
@@ -458,33 +455,20 @@ int report_plan_plot_pareto(rpt *r, err_t *e)
         report_add(out, ".");
     }
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
     char label[64];
-    snprintf(label, sizeof label, "%s (%s)",
-             plan_is(r, "train") ? "training time" : plan_latency_name(r),
-             plan_is(r, "train") ? "days" : "ms");
-    gnuplot_string(gv, "xlabel", label);
-    gnuplot_string(gv, "ylabel",
-                   strcmp(axis, "power") == 0   ? "power, all replicas (W)"
-                   : strcmp(axis, "price") == 0 ? "price, all replicas (USD/h)"
-                                                : "devices, all replicas");
-    fprintf(gv, "nodata=%d; limit=", drawn == 0);
-    gnuplot_number(gv, pl->limit);
-    fputs("; xmax=", gv);
-    gnuplot_number(gv, xmax);
-    fputs("; ymax=", gv);
-    gnuplot_number(gv, ymax);
-    fputs("; ", gv);
-    rc = report_draw_with(r, p, gv, &vars, e);
-fail:
-    if (f)
-        fclose(f);
-    free(vars);
+    snprintf(label, sizeof label, "%s (%s)", plan_latency_name(r),
+             plan_latency_unit(r));
+    gnuplot_string(vars, "xlabel", label);
+    gnuplot_string(vars, "ylabel", plan_costs[kind].axis);
+    fprintf(vars, "nodata=%d; limit=", drawn == 0);
+    gnuplot_number(vars, pl->limit);
+    fputs("; xmax=", vars);
+    gnuplot_number(vars, xmax);
+    fputs("; ymax=", vars);
+    gnuplot_number(vars, ymax);
+    fputs("; ", vars);
     free(front);
-    return rc;
+    return 0;
 }
 
 /* ---- the plan section's HTML ---------------------------------------- */
@@ -586,8 +570,7 @@ void report_plan_write(const rpt *r, FILE *f, int number)
             margin_row(f, "throughput margin", w->tokens_per_s_total,
                        pl->tokens_per_s, 1, "tokens/s", 0);
         snprintf(v, sizeof v, "%s margin", plan_latency_name(r));
-        margin_row(f, v, w->latency, pl->limit, 0,
-                   plan_is(r, "train") ? "days" : "ms", 2);
+        margin_row(f, v, w->latency, pl->limit, 0, plan_latency_unit(r), 2);
     }
     fputs("</table>\n", f);
     for (int p = PLOT_COUNT; p < PLOT_ALL; p++) {

@@ -1,8 +1,8 @@
 /*
  * report_plots: the five plots of a results database (plots/report.h
- * lists them): each writes its data file, sets its gnuplot script's
- * variables, draws it and computes its one-line finding from the data it
- * draws.
+ * lists them): each writes its data file and its gnuplot script's
+ * variables (report.c draws it) and computes its one-line finding from
+ * the data it draws.
  */
 #include "plots/report_impl.h"
 
@@ -31,18 +31,44 @@ static void gp_policies(const rpt *r, FILE *v)
     }
 }
 
+/* Active policy a's mean of m; NaN for a < 0 (no policy). */
+static double active_mean(const rpt *r, int a, compare_metric m)
+{
+    return a < 0 ? NAN : report_active_stat(r, a, m)->mean;
+}
+
+/* The active policy with the highest (sign > 0) or lowest (sign < 0) mean
+ * of m, the first of equals, leaving out skip (-1: none) and policies
+ * without a mean; -1 when no policy is left. */
+static int active_extreme(const rpt *r, compare_metric m, int sign, int skip)
+{
+    int pick = -1;
+    for (int a = 0; a < r->n_active; a++) {
+        double x = active_mean(r, a, m), y = active_mean(r, pick, m);
+        if (a != skip && !isnan(x) &&
+            (pick < 0 || (sign > 0 ? x > y : x < y)))
+            pick = a;
+    }
+    return pick;
+}
+
+/* The baseline's index among the active policies; -1 when it has no
+ * finished run. */
+static int active_baseline(const rpt *r)
+{
+    return report_active_index(
+        r, compare_policy_name(r->cmp, compare_baseline(r->cmp)));
+}
+
 /* ---- plot 1: Imbalance Score per layer ------------------------------ */
 
 /* Data: one row per MoE layer, one column per policy: mean IS over steps
  * and seeds. Finding: the lowest and highest mean IS (compare's, the
  * table's figures) and the worst (policy, layer) of the plotted means. */
-int report_plot_imbalance(rpt *r, err_t *e)
+int report_plot_imbalance(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
     sqlite3_stmt *st = NULL;
     double *v = NULL;
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
     int rc, lo = 0, hi = -1;
     char *out = r->finding[PLOT_IMBALANCE];
 
@@ -101,20 +127,18 @@ int report_plot_imbalance(rpt *r, err_t *e)
     /* the data file, the worst cell and the y range */
     double worst = -INFINITY;
     int worst_a = -1, worst_layer = 0;
-    if ((rc = report_data_open(r, PLOT_IMBALANCE, &f, e)) != 0)
-        goto fail;
     for (size_t l = 0; l < rows; l++) {
         int any = 0;
         for (size_t a = 0; a < cols; a++)
             any |= !isnan(v[l * cols + a]);
         if (!any)
             continue; /* a dense layer between MoE layers */
-        fprintf(f, "%zu", l + (size_t)lo);
+        fprintf(data, "%zu", l + (size_t)lo);
         for (size_t a = 0; a < cols; a++) {
-            fputc('\t', f);
-            gnuplot_number(f, v[l * cols + a]);
+            fputc('\t', data);
+            gnuplot_number(data, v[l * cols + a]);
         }
-        fputc('\n', f);
+        fputc('\n', data);
     }
     for (size_t a = 0; a < cols; a++)
         for (size_t l = 0; l < rows; l++)
@@ -123,35 +147,15 @@ int report_plot_imbalance(rpt *r, err_t *e)
                 worst_a = (int)a;
                 worst_layer = (int)l + lo;
             }
-    rc = report_data_close(PLOT_IMBALANCE, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
 
     if (worst_a < 0) {
         report_add(out, "No MoE layer recorded an Imbalance Score, so there is "
                         "nothing to compare.");
     } else {
-        int best = -1, most = -1;
-        for (int a = 0; a < r->n_active; a++) {
-            double m = report_active_stat(r, a, COMPARE_IMBALANCE_SCORE)->mean;
-            if (isnan(m))
-                continue;
-            if (best < 0 ||
-                m < report_active_stat(r, best, COMPARE_IMBALANCE_SCORE)->mean)
-                best = a;
-            if (most < 0 ||
-                m > report_active_stat(r, most, COMPARE_IMBALANCE_SCORE)->mean)
-                most = a;
-        }
-        double mb =
-            best >= 0
-                ? report_active_stat(r, best, COMPARE_IMBALANCE_SCORE)->mean
-                : NAN;
-        double mm =
-            most >= 0
-                ? report_active_stat(r, most, COMPARE_IMBALANCE_SCORE)->mean
-                : NAN;
+        int best = active_extreme(r, COMPARE_IMBALANCE_SCORE, -1, -1);
+        int most = active_extreme(r, COMPARE_IMBALANCE_SCORE, 1, -1);
+        double mb = active_mean(r, best, COMPARE_IMBALANCE_SCORE);
+        double mm = active_mean(r, most, COMPARE_IMBALANCE_SCORE);
         if (best < 0)
             report_add(out, "No policy has a mean Imbalance Score");
         else if (r->n_active == 1)
@@ -172,21 +176,13 @@ int report_plot_imbalance(rpt *r, err_t *e)
                    worst_layer, report_active_name(r, worst_a), worst);
     }
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
-    gp_policies(r, gv);
-    fprintf(gv, "xmin=%d; xmax=%d; nodata=%d; ymax=", lo,
+    gp_policies(r, vars);
+    fprintf(vars, "xmin=%d; xmax=%d; nodata=%d; ymax=", lo,
             worst_a < 0 ? lo : hi, worst_a < 0);
-    gnuplot_number(gv, worst_a < 0 ? 0 : worst);
-    fputs("; ", gv);
-    rc = report_draw_with(r, PLOT_IMBALANCE, gv, &vars, e);
+    gnuplot_number(vars, worst_a < 0 ? 0 : worst);
+    fputs("; ", vars);
 fail:
-    if (f)
-        fclose(f);
     (void)sqlite3_finalize(st);
-    free(vars);
     free(v);
     return rc;
 }
@@ -344,29 +340,16 @@ static void heat_finding(const rpt *r, const heat_panel *h, int first,
  * policy with the most tokens/s per device, if another. Data: one block
  * per panel of (step, device, load / step mean). Finding: per panel, the
  * device with the largest total over the steps and the hottest cell. */
-int report_plot_heatmap(rpt *r, err_t *e)
+int report_plot_heatmap(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
     heat_panel h[2];
     int n = 1, rc = 0;
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
     char *out = r->finding[PLOT_HEATMAP];
     memset(h, 0, sizeof h);
 
-    int base = report_active_index(
-        r, compare_policy_name(r->cmp, compare_baseline(r->cmp)));
+    int base = active_baseline(r);
     h[0].active = base >= 0 ? base : 0;
-    int best = -1;
-    for (int a = 0; a < r->n_active; a++) {
-        double m =
-            report_active_stat(r, a, COMPARE_TOKENS_PER_S_PER_DEVICE)->mean;
-        if (!isnan(m) &&
-            (best < 0 ||
-             m > report_active_stat(r, best, COMPARE_TOKENS_PER_S_PER_DEVICE)
-                     ->mean))
-            best = a;
-    }
+    int best = active_extreme(r, COMPARE_TOKENS_PER_S_PER_DEVICE, 1, -1);
     if (best >= 0 && best != h[0].active)
         h[n++].active = best;
     for (int i = 0; i < n; i++)
@@ -381,11 +364,9 @@ int report_plot_heatmap(rpt *r, err_t *e)
 
     int steps = 0, devices = 0;
     double dev = 0.01; /* the colour scale's half-width, at least 1% */
-    if ((rc = report_data_open(r, PLOT_HEATMAP, &f, e)) != 0)
-        goto fail;
     for (int i = 0; i < n; i++) {
         if (i)
-            fputs("\n\n", f);
+            fputs("\n\n", data);
         steps = h[i].steps > steps ? h[i].steps : steps;
         devices = h[i].devices > devices ? h[i].devices : devices;
         for (int s = 0; s < h[i].steps; s++)
@@ -396,15 +377,11 @@ int report_plot_heatmap(rpt *r, err_t *e)
                     continue;
                 if (fabs(x - 1) > dev)
                     dev = fabs(x - 1);
-                fprintf(f, "%d\t%d\t", s, d);
-                gnuplot_number(f, x);
-                fputc('\n', f);
+                fprintf(data, "%d\t%d\t", s, d);
+                gnuplot_number(data, x);
+                fputc('\n', data);
             }
     }
-    rc = report_data_close(PLOT_HEATMAP, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
 
     if (n == 0)
         report_add(out, "No per-device rows were recorded.");
@@ -416,32 +393,24 @@ int report_plot_heatmap(rpt *r, err_t *e)
     if (n)
         report_add(out, ".");
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
-    fprintf(gv, "n=%d; nodata=%d; steps=%d; devices=%d; cbmin=", n, n == 0,
+    fprintf(vars, "n=%d; nodata=%d; steps=%d; devices=%d; cbmin=", n, n == 0,
             steps, devices);
-    gnuplot_number(gv, 1 - dev);
-    fputs("; cbmax=", gv);
-    gnuplot_number(gv, 1 + dev);
-    fputs("; ", gv);
+    gnuplot_number(vars, 1 - dev);
+    fputs("; cbmax=", vars);
+    gnuplot_number(vars, 1 + dev);
+    fputs("; ", vars);
     for (int i = 0; i < n; i++) {
         char var[16], title[512];
         snprintf(var, sizeof var, "title%d", i + 1);
         snprintf(title, sizeof title, "%s, seed %lld",
                  report_active_name(r, h[i].active), h[i].seed);
-        gnuplot_string(gv, var, title);
+        gnuplot_string(vars, var, title);
     }
-    rc = report_draw_with(r, PLOT_HEATMAP, gv, &vars, e);
 fail:
-    if (f)
-        fclose(f);
     for (int i = 0; i < 2; i++) {
         free(h[i].ratio);
         free(h[i].total);
     }
-    free(vars);
     return rc;
 }
 
@@ -450,12 +419,9 @@ fail:
 /* Data: per policy the mean over steps and seeds of compute, all-to-all,
  * idle and other (ms). Finding: per policy the idle and all-to-all
  * shares (compare's, as in the table) with the idle and step ms drawn. */
-int report_plot_time(rpt *r, err_t *e)
+int report_plot_time(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
     int rc, drawn = 0;
     double ymax = 0;
     char *out = r->finding[PLOT_TIME];
@@ -467,9 +433,7 @@ int report_plot_time(rpt *r, err_t *e)
                      " WHERE r.status = 'done' AND r.policy = ?",
                      &st, e);
     if (rc != 0)
-        goto fail;
-    if ((rc = report_data_open(r, PLOT_TIME, &f, e)) != 0)
-        goto fail;
+        return rc;
     for (int a = 0; a < r->n_active; a++) {
         (void)sqlite3_bind_text(st, 1, report_active_name(r, a), -1,
                                 SQLITE_STATIC);
@@ -481,13 +445,13 @@ int report_plot_time(rpt *r, err_t *e)
         for (int k = 0; k < 5; k++)
             ms[k] = report_col_num(st, k) * 1e3;
         (void)sqlite3_reset(st);
-        fprintf(f, "%d", a);
+        fprintf(data, "%d", a);
         for (int k = 1; k < 5; k++) {
-            fputc('\t', f);
-            gnuplot_number(f, ms[k]);
+            fputc('\t', data);
+            gnuplot_number(data, ms[k]);
             sum += ms[k];
         }
-        fputc('\n', f);
+        fputc('\n', data);
         if (!isnan(sum)) {
             drawn++;
             ymax = sum > ymax ? sum : ymax;
@@ -502,25 +466,13 @@ int report_plot_time(rpt *r, err_t *e)
                    SIG(a2a->mean * 100, 3));
     }
     report_add(out, ".");
-    rc = report_data_close(PLOT_TIME, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
-    gp_policies(r, gv);
-    fprintf(gv, "nodata=%d; ymax=", drawn == 0);
-    gnuplot_number(gv, ymax);
-    fputs("; ", gv);
-    rc = report_draw_with(r, PLOT_TIME, gv, &vars, e);
+    gp_policies(r, vars);
+    fprintf(vars, "nodata=%d; ymax=", drawn == 0);
+    gnuplot_number(vars, ymax);
+    fputs("; ", vars);
 fail:
-    if (f)
-        fclose(f);
     (void)sqlite3_finalize(st);
-    free(vars);
     return rc;
 }
 
@@ -539,43 +491,31 @@ static void ci_text(char *out, const compare_stat *s)
 /* Data and numbers: compare's means and intervals. Finding: the policy
  * with the most tokens/s per device against the baseline (compare's
  * ratio), and whether their intervals overlap. */
-int report_plot_throughput(rpt *r, err_t *e)
+int report_plot_throughput(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
-    int rc, best = -1, drawn = 0;
+    int drawn = 0;
     double ymax = 0;
     char *out = r->finding[PLOT_THROUGHPUT];
     const compare_metric m = COMPARE_TOKENS_PER_S_PER_DEVICE;
+    (void)e;
 
-    if ((rc = report_data_open(r, PLOT_THROUGHPUT, &f, e)) != 0)
-        goto fail;
     for (int a = 0; a < r->n_active; a++) {
         const compare_stat *s = report_active_stat(r, a, m);
-        fprintf(f, "%d\t", a);
-        gnuplot_number(f, s->mean);
-        fputc('\t', f);
-        gnuplot_number(f, s->ci_lo);
-        fputc('\t', f);
-        gnuplot_number(f, s->ci_hi);
-        fputc('\n', f);
+        fprintf(data, "%d\t", a);
+        gnuplot_number(data, s->mean);
+        fputc('\t', data);
+        gnuplot_number(data, s->ci_lo);
+        fputc('\t', data);
+        gnuplot_number(data, s->ci_hi);
+        fputc('\n', data);
         double top = isnan(s->ci_hi) ? s->mean : s->ci_hi;
         if (!isnan(top)) {
             drawn++;
             ymax = top > ymax ? top : ymax;
         }
-        if (!isnan(s->mean) &&
-            (best < 0 || s->mean > report_active_stat(r, best, m)->mean))
-            best = a;
     }
-    rc = report_data_close(PLOT_THROUGHPUT, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
 
-    int base = report_active_index(
-        r, compare_policy_name(r->cmp, compare_baseline(r->cmp)));
+    int best = active_extreme(r, m, 1, -1), base = active_baseline(r);
     if (best < 0) {
         report_add(out, "No finished run recorded a throughput.");
     } else if (r->n_active == 1) {
@@ -595,15 +535,8 @@ int report_plot_throughput(rpt *r, err_t *e)
     } else {
         /* the best against the baseline, or the baseline against the
          * runner-up when it is the best itself */
-        int other = -1;
-        if (best == base)
-            for (int a = 0; a < r->n_active; a++)
-                if (a != base && !isnan(report_active_stat(r, a, m)->mean) &&
-                    (other < 0 ||
-                     report_active_stat(r, a, m)->mean >
-                         report_active_stat(r, other, m)->mean))
-                    other = a;
-        int hi_a = best, lo_a = best == base ? other : base;
+        int hi_a = best,
+            lo_a = best == base ? active_extreme(r, m, 1, base) : base;
         const compare_stat *hs = report_active_stat(r, hi_a, m);
         if (lo_a < 0) {
             report_add(
@@ -641,32 +574,20 @@ int report_plot_throughput(rpt *r, err_t *e)
         }
     }
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
-    gp_policies(r, gv);
-    fprintf(gv, "nodata=%d; ymax=", drawn == 0);
-    gnuplot_number(gv, ymax);
-    fputs("; ", gv);
-    rc = report_draw_with(r, PLOT_THROUGHPUT, gv, &vars, e);
-fail:
-    if (f)
-        fclose(f);
-    free(vars);
-    return rc;
+    gp_policies(r, vars);
+    fprintf(vars, "nodata=%d; ymax=", drawn == 0);
+    gnuplot_number(vars, ymax);
+    fputs("; ", vars);
+    return 0;
 }
 
 /* ---- plot 5: busiest links ------------------------------------------ */
 
 /* Data: per policy its TOP_LINKS links by mean utilization over seeds
  * (ties by name), one row per rank. Finding: each policy's busiest link. */
-int report_plot_links(rpt *r, err_t *e)
+int report_plot_links(rpt *r, FILE *data, FILE *vars, err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    char *vars = NULL;
-    size_t vars_len = 0;
-    FILE *f = NULL, *gv = NULL;
     int rc, ranks = 0;
     double ymax = 0;
     char *out = r->finding[PLOT_LINKS];
@@ -693,7 +614,7 @@ int report_plot_links(rpt *r, err_t *e)
         while (r->n_links[a] < TOP_LINKS &&
                (step = sqlite3_step(st)) == SQLITE_ROW) {
             rpt_link *k = &r->links[a][r->n_links[a]];
-            if (!(k->name = report_dup_str(report_col_text(st, 0)))) {
+            if (!(k->name = strdup(report_col_text(st, 0)))) {
                 rc = report_nomem(e);
                 goto fail;
             }
@@ -708,24 +629,18 @@ int report_plot_links(rpt *r, err_t *e)
         ranks = r->n_links[a] > ranks ? r->n_links[a] : ranks;
     }
 
-    if ((rc = report_data_open(r, PLOT_LINKS, &f, e)) != 0)
-        goto fail;
     for (int k = 0; k < ranks; k++) {
-        fprintf(f, "%d", k + 1);
+        fprintf(data, "%d", k + 1);
         for (int a = 0; a < r->n_active; a++) {
             double u = k < r->n_links[a] ? r->links[a][k].utilization * 100
                                          : NAN;
-            fputc('\t', f);
-            gnuplot_number(f, u);
+            fputc('\t', data);
+            gnuplot_number(data, u);
             if (u > ymax)
                 ymax = u;
         }
-        fputc('\n', f);
+        fputc('\n', data);
     }
-    rc = report_data_close(PLOT_LINKS, f, e);
-    f = NULL;
-    if (rc != 0)
-        goto fail;
 
     if (ranks == 0)
         report_add(out, "No link carried traffic: the runs had no all-to-all "
@@ -753,19 +668,11 @@ int report_plot_links(rpt *r, err_t *e)
     if (ranks > 0)
         report_add(out, ".");
 
-    if (!(gv = open_memstream(&vars, &vars_len))) {
-        rc = report_nomem(e);
-        goto fail;
-    }
-    gp_policies(r, gv);
-    fprintf(gv, "ranks=%d; nodata=%d; ymax=", ranks, ranks == 0);
-    gnuplot_number(gv, ymax);
-    fputs("; ", gv);
-    rc = report_draw_with(r, PLOT_LINKS, gv, &vars, e);
+    gp_policies(r, vars);
+    fprintf(vars, "ranks=%d; nodata=%d; ymax=", ranks, ranks == 0);
+    gnuplot_number(vars, ymax);
+    fputs("; ", vars);
 fail:
-    if (f)
-        fclose(f);
     (void)sqlite3_finalize(st);
-    free(vars);
     return rc;
 }

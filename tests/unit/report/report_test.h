@@ -244,25 +244,75 @@ static inline void rpt_build(rpt_paths *p, int with_runs)
     store_close(st);
 }
 
-/* The report with the project's plots/ folder; the caller frees the page. */
-static inline char *rpt_render(const rpt_paths *p)
+/* The file at path as a string the caller frees; NULL when it cannot be
+ * read. */
+static inline char *rpt_slurp(const char *path)
 {
-    err_t e;
-    err_clear(&e);
-    report_options o = {.plots_dir = "plots"};
-    rpt_ok(report_write(p->db, p->html, &o, &e), &e);
-    FILE *f = fopen(p->html, "rb");
-    assert_non_null(f);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
     char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
-    assert_non_null(m);
     int c;
-    while ((c = fgetc(f)) != EOF)
+    while (m && (c = fgetc(f)) != EOF)
         fputc(c, m);
-    fclose(m);
+    if (m)
+        fclose(m);
     fclose(f);
     return buf;
+}
+
+/* The report of db (NULL: none) at html with options o; the caller frees
+ * the page. */
+static inline char *rpt_render_with(const char *db, const char *html,
+                                    const report_options *o)
+{
+    err_t e;
+    err_clear(&e);
+    rpt_ok(report_write(db, html, o, &e), &e);
+    char *page = rpt_slurp(html);
+    assert_non_null(page);
+    return page;
+}
+
+/* The report with the project's plots/ folder; the caller frees the page. */
+static inline char *rpt_render(const rpt_paths *p)
+{
+    report_options o = {.plots_dir = "plots"};
+    return rpt_render_with(p->db, p->html, &o);
+}
+
+/* Writes "old report" at path: a report the next one must replace, or a
+ * failed one must leave. */
+static inline void rpt_write_old(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("old report", f);
+    fclose(f);
+}
+
+/* Points TMPDIR at a fresh folder, into dir, so a test can see what the
+ * report leaves there; returns the former value (NULL: unset) for
+ * rpt_tmpdir_restore, which frees it. */
+static inline char *rpt_tmpdir_set(char dir[64])
+{
+    snprintf(dir, 64, "build/test-report-tmp-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    const char *old = getenv("TMPDIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("TMPDIR", dir, 1);
+    return saved;
+}
+
+static inline void rpt_tmpdir_restore(char *saved)
+{
+    if (saved)
+        setenv("TMPDIR", saved, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved);
 }
 
 /* Occurrences of needle in hay. */

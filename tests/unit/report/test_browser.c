@@ -48,23 +48,6 @@ static void rm_tree(const char *dir)
     (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    int c;
-    while (m && (c = fgetc(f)) != EOF)
-        fputc(c, m);
-    if (m)
-        fclose(m);
-    fclose(f);
-    return buf;
-}
-
 /* Runs chromium --dump-dom on url into dom_path (stderr into log_path) in
  * its own process group, so a timeout can stop it with its helpers.
  * Returns its exit status, or -1 when it could not run or timed out. */
@@ -149,9 +132,9 @@ static void test_browser__loads_with_every_plot_drawn(void **st)
     rpt_mktemp(log_path, "build/test-report-XXXXXX.log", 4);
 
     int rc = run_chromium(url, abs_profile, dom_path, log_path);
-    char *dom = slurp(dom_path);
+    char *dom = rpt_slurp(dom_path);
     if (rc != 0 || !dom || !strstr(dom, "data-loaded=\"yes\"")) {
-        char *log = slurp(log_path);
+        char *log = rpt_slurp(log_path);
         fprintf(stderr, "chromium exit %d; its stderr:\n%.4000s\n", rc,
                 log ? log : "(none)");
         fprintf(stderr, "the DOM begins:\n%.2000s\n", dom ? dom : "(none)");

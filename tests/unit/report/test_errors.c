@@ -14,15 +14,6 @@
 
 #include "tests/unit/report/report_test.h"
 
-/* Writes "old report" at path. */
-static void write_old(const char *path)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("old report", f);
-    fclose(f);
-}
-
 /* The file at path still holds "old report" and nothing is beside it. */
 static void assert_old_kept(const char *path)
 {
@@ -68,7 +59,7 @@ static void test_errors__other_sqlite_database(void **st)
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    write_old(p.html);
+    rpt_write_old(p.html);
     err_t e;
     assert_int_equal(write_with(&p, "plots", NULL, &e), ERR_INPUT);
     snprintf(want, sizeof want,
@@ -124,7 +115,7 @@ static void test_errors__missing_plots_dir(void **st)
     (void)st;
     rpt_paths p;
     rpt_build(&p, 1);
-    write_old(p.html);
+    rpt_write_old(p.html);
     err_t e;
     assert_int_equal(write_with(&p, "build/no-such-plots", NULL, &e),
                      ERR_INPUT);
@@ -159,7 +150,7 @@ static void test_errors__gnuplot_missing(void **st)
     (void)st;
     rpt_paths p;
     rpt_build(&p, 1);
-    write_old(p.html);
+    rpt_write_old(p.html);
     err_t e;
     assert_int_equal(write_with(&p, "plots", "moesim-no-such-gnuplot", &e),
                      ERR_IO);
@@ -200,13 +191,9 @@ static void test_errors__gnuplot_fails(void **st)
         fclose(out);
     }
     char tmpdir[64];
-    snprintf(tmpdir, sizeof tmpdir, "build/test-report-tmp-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    const char *old = getenv("TMPDIR");
-    char *saved = old ? strdup(old) : NULL;
-    setenv("TMPDIR", tmpdir, 1);
+    char *saved = rpt_tmpdir_set(tmpdir);
 
-    write_old(p.html);
+    rpt_write_old(p.html);
     err_t e;
     assert_int_equal(write_with(&p, dir, NULL, &e), ERR_IO);
     snprintf(want, sizeof want,
@@ -217,11 +204,7 @@ static void test_errors__gnuplot_fails(void **st)
     assert_old_kept(p.html);
     assert_int_equal(rmdir(tmpdir), 0); /* empty: the private folder went */
 
-    if (saved)
-        setenv("TMPDIR", saved, 1);
-    else
-        unsetenv("TMPDIR");
-    free(saved);
+    rpt_tmpdir_restore(saved);
     for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
         snprintf(path, sizeof path, "%s/%s.gp", dir, scripts[i]);
         remove(path);

@@ -65,22 +65,8 @@ static int teardown(void **state)
 /* The page of db (NULL: the plan alone) with the plan section. */
 static char *render(const fixture *fx, const char *db)
 {
-    err_t e;
-    err_clear(&e);
     report_options o = {.plots_dir = "plots", .plan_db = fx->plan};
-    rpt_ok(report_write(db, fx->run.html, &o, &e), &e);
-    FILE *f = fopen(fx->run.html, "rb");
-    assert_non_null(f);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    assert_non_null(m);
-    int c;
-    while ((c = fgetc(f)) != EOF)
-        fputc(c, m);
-    fclose(m);
-    fclose(f);
-    return buf;
+    return rpt_render_with(db, fx->run.html, &o);
 }
 
 /* The labels moesim plan gives the candidates matching where (an SQL
@@ -122,6 +108,7 @@ static void test_plan_section__two_more_svgs_and_the_recommendation(
     int n = 0;
     assert_int_equal(rpt_count(page, "<svg"), 7);
     rpt_assert_has(page, "<section id=\"scenario\">");
+    /* sections 1 scenario, 2 comparison, 3-7 the five plots, 8 the plan */
     rpt_assert_has(page, "<section id=\"plan\">\n<h2>8. Capacity plan</h2>");
     rpt_assert_has(page, "<a href=\"#plan_pareto\">");
     plan_labels(fx, "rank = 1", rec, &n);
@@ -142,6 +129,8 @@ static void test_plan_section__alone_without_a_results_database(void **state)
     assert_null(strstr(page, "<section id=\"comparison\">"));
     rpt_assert_has(page, "<h1>Capacity plan: plan-pangu-decode</h1>");
     rpt_assert_has(page, "<section id=\"plan\">\n<h2>1. Capacity plan</h2>");
+    /* scenarios/plan-pangu-decode.ini: target = decode,
+     * output_tokens_per_s = 20000, tpot_ms_max = 50 */
     rpt_assert_has(page, "<th>target</th><td>decode: 20000 output tokens/s");
     rpt_assert_has(page, "<th>limit</th><td>TPOT \xe2\x89\xa4 50.00 ms</td>");
     free(page);
