@@ -68,25 +68,17 @@
  *    Rates that move by less than a relative MM_TOL count as unchanged,
  *    which stops cascades of rounding noise.
  *
- * 3. Batching (maxmin_set_window). Finishes within a window are one
- *    instant and share one solve. Exact mode batches only finishes within
- *    a relative MM_BATCH_REL (the thousands of flows of a uniform exchange
- *    that end together cost one solve), and a skewed exchange stays
- *    O(F * E). A window w (a fraction of the busiest link's busy time)
- *    bounds the solves to about 1/w: O(E / w) for the run, at an error of
- *    about w on its makespan. sim/net uses w = 1e-3 unless told otherwise.
+ * 3. Batching (maxmin_set_window): finishes close together share one
+ *    solve; see maxmin_run.c.
  *
  * Link lists are flat arrays (CSR) of flow ids; ended flows are dropped
  * from a link's list while it is scanned, so later scans are shorter.
- * Flow progress is lazy: a flow keeps (remaining bytes, time of its last
- * rate change), and a heap of predicted finish times is touched only for
- * flows whose rate changed (rebuilt in O(F) when most did).
  *
  * The incremental refill is checked against a from-scratch water-filling
  * after every finish on thousands of random problems
  * (tests/unit/net/test_maxmin_run.c).
  */
-#include "sim/maxmin.h"
+#include "sim/maxmin_impl.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -94,144 +86,8 @@
 #include <string.h>
 
 #define MM_TOL 1e-10       /* a rate within this (relative) is unchanged */
-#define MM_BATCH_REL 1e-9  /* finishes within this (relative) are one batch */
-#define MM_NONE UINT32_MAX
 
 enum { ST_UNTOUCHED = 0, ST_PENDING, ST_DIVERGED, ST_FROZEN };
-
-typedef struct mm_event {
-    double level_bps;
-    uint32_t flow;
-    uint32_t unused;
-} mm_event;
-
-/* An indexed binary min-heap of ids keyed by key[id]; pos[id] is the id's
- * index or MM_NONE. Used for the links (by fill level) and the flows (by
- * finish time). */
-typedef struct iheap {
-    uint32_t *ids;
-    uint32_t *pos;
-    const double *key;
-    uint32_t n;
-} iheap;
-
-struct maxmin {
-    uint32_t nl, nf;
-    size_t ne; /* entries in the pruned paths */
-    size_t cap_l, cap_f, cap_e, cap_full;
-
-    /* links */
-    double *cap_bps;  /* capacity */
-    double *level;    /* fill level of the last solve, INFINITY if none */
-    double *nlevel;   /* fill level in the refill under way */
-    double *lres;     /* dirty link: residual at level llam */
-    double *llam;
-    double *lkey;     /* predicted fill level (heap key) */
-    uint32_t *lcnt;   /* dirty link: unfrozen flows */
-    uint32_t *lf_start, *lf_len, *lf_flow; /* CSR: flows of each link */
-    uint32_t *ldirty; /* == epoch when dirty in this refill */
-    uint32_t *lmark;  /* scratch stamps for pruning and path checks */
-    uint32_t *dirty_list;
-    uint8_t *lsat;    /* dirty link filled in this refill */
-    uint8_t *pruned;
-    uint8_t *lfirst, *llast; /* is some flow's first / last link */
-    uint32_t *lheap_ids, *lheap_pos;
-    iheap lheap;
-    uint32_t n_dirty;
-
-    /* flows */
-    uint32_t *fp_start, *fp_link; /* pruned paths */
-    double *rate, *nrate, *rem, *tlast, *ckey;
-    uint32_t *fepoch; /* state below is valid when == epoch */
-    uint8_t *fstate;
-    uint8_t *active;
-    uint32_t *touched;
-    uint32_t n_touched;
-    uint32_t *cheap_ids, *cheap_pos;
-    iheap cheap;
-    uint32_t *batch;
-    uint32_t *changed; /* flows whose rate changed in the last refill */
-    double *changed_key; /* and their new finish times */
-    uint32_t n_changed;
-
-    mm_event *ev; /* event heap, at most one event per flow per refill */
-    uint32_t ev_n;
-
-    uint32_t epoch;
-    double now_s;
-    double window_rel;   /* maxmin_set_window */
-    uint64_t active_edges; /* path entries of unfinished flows */
-    uint64_t last_visits;  /* flow entries read by the last refill */
-    maxmin_stats_t st;
-};
-
-/* ---- indexed heap ------------------------------------------------------ */
-
-static void ih_place(iheap *h, uint32_t i, uint32_t id)
-{
-    h->ids[i] = id;
-    h->pos[id] = i;
-}
-
-static void ih_up(iheap *h, uint32_t i, uint32_t id)
-{
-    double k = h->key[id];
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        uint32_t pid = h->ids[p];
-        if (!(k < h->key[pid]))
-            break;
-        ih_place(h, i, pid);
-        i = p;
-    }
-    ih_place(h, i, id);
-}
-
-static void ih_down(iheap *h, uint32_t i, uint32_t id)
-{
-    double k = h->key[id];
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && h->key[h->ids[c + 1]] < h->key[h->ids[c]])
-            c++;
-        uint32_t cid = h->ids[c];
-        if (!(h->key[cid] < k))
-            break;
-        ih_place(h, i, cid);
-        i = c;
-    }
-    ih_place(h, i, id);
-}
-
-/* Inserts id or moves it after its key changed. */
-static void ih_set(iheap *h, uint32_t id)
-{
-    uint32_t i = h->pos[id];
-    if (i == MM_NONE) {
-        ih_up(h, h->n++, id);
-        return;
-    }
-    if (i > 0 && h->key[id] < h->key[h->ids[(i - 1) / 2]])
-        ih_up(h, i, id);
-    else
-        ih_down(h, i, id);
-}
-
-static void ih_remove(iheap *h, uint32_t id)
-{
-    uint32_t i = h->pos[id];
-    if (i == MM_NONE)
-        return;
-    h->pos[id] = MM_NONE;
-    uint32_t last = h->ids[--h->n];
-    if (i == h->n)
-        return;
-    h->pos[last] = i;
-    h->ids[i] = last;
-    ih_set(h, last);
-}
 
 /* ---- event heap ---------------------------------------------------------- */
 
@@ -300,12 +156,16 @@ static bool ensure(void **p, size_t n, size_t elem, size_t have)
 
 #define ENSURE(field, n, have) ensure((void **)&mm->field, (n), sizeof *mm->field, (have))
 
-/* Sizes the workspace for nl links, nf flows, ne_full path entries. */
+/* Sizes the workspace for nl links, nf flows, ne_full path entries. A
+ * block whose arrays could not all be replaced has its capacity set to 0,
+ * so the next call replaces them all again, whatever its size: some hold
+ * the new size, one none, the rest the old one. */
 static bool reserve(maxmin_t *mm, uint32_t nl, uint32_t nf, size_t ne_full)
 {
     size_t L = nl, F = nf, E = ne_full;
     bool ok = true;
     if (L > mm->cap_l || !mm->cap_bps) {
+        mm->cap_l = 0;
         ok = ok && ENSURE(cap_bps, L, 0) && ENSURE(level, L, 0) &&
              ENSURE(nlevel, L, 0) && ENSURE(lres, L, 0) &&
              ENSURE(llam, L, 0) && ENSURE(lkey, L, 0) &&
@@ -320,6 +180,7 @@ static bool reserve(maxmin_t *mm, uint32_t nl, uint32_t nf, size_t ne_full)
         mm->cap_l = L;
     }
     if (F > mm->cap_f || !mm->rate) {
+        mm->cap_f = 0;
         ok = ok && ENSURE(fp_start, F + 1, 0) && ENSURE(rate, F, 0) &&
              ENSURE(nrate, F, 0) && ENSURE(rem, F, 0) &&
              ENSURE(tlast, F, 0) && ENSURE(ckey, F, 0) &&
@@ -333,6 +194,7 @@ static bool reserve(maxmin_t *mm, uint32_t nl, uint32_t nf, size_t ne_full)
         mm->cap_f = F;
     }
     if (E > mm->cap_e || !mm->fp_link) {
+        mm->cap_e = 0;
         ok = ok && ENSURE(fp_link, E, 0) && ENSURE(lf_flow, E, 0);
         if (!ok)
             return false;
@@ -359,10 +221,6 @@ void maxmin_destroy(maxmin_t *mm)
 
 maxmin_stats_t maxmin_last_stats(const maxmin_t *mm) { return mm->st; }
 
-void maxmin_set_window(maxmin_t *mm, double window_rel)
-{
-    mm->window_rel = window_rel > 0.0 && isfinite(window_rel) ? window_rel : 0.0;
-}
 
 /* ---- problem set-up ------------------------------------------------------ */
 
@@ -484,7 +342,6 @@ static void build(maxmin_t *mm, const maxmin_problem_t *p)
         }
     }
     mm->fp_start[nf] = (uint32_t)e;
-    mm->ne = e;
     uint32_t off = 0;
     for (uint32_t l = 0; l < nl; l++) {
         mm->lf_start[l] = off;
@@ -517,10 +374,6 @@ static void build(maxmin_t *mm, const maxmin_problem_t *p)
 
 /* ---- the refill ---------------------------------------------------------- */
 
-static inline bool is_dirty(const maxmin_t *mm, uint32_t l)
-{
-    return mm->ldirty[l] == mm->epoch;
-}
 
 static inline int state_of(const maxmin_t *mm, uint32_t f)
 {
@@ -550,9 +403,9 @@ static inline double link_fill_level(const maxmin_t *mm, uint32_t l)
  * The link's place in the heap is not updated here: freezing a flow at
  * the current level can only raise the level at which the link fills
  * (the residual is unchanged and fewer flows share it), so its heap key
- * becomes a lower bound, and refill_finish re-keys it when it reaches the
- * top. That saves a heap update per (flow, link) in the filling,
- * which was most of its cost. */
+ * becomes a lower bound, and maxmin_refill_finish re-keys it when it
+ * reaches the top. That saves a heap update per (flow, link) in the
+ * filling, which was most of its cost. */
 static void link_freeze(maxmin_t *mm, uint32_t l, double lam, double r)
 {
     MOESIM_ASSERT(mm->lcnt[l] > 0 && !mm->lsat[l]);
@@ -564,7 +417,7 @@ static void link_freeze(maxmin_t *mm, uint32_t l, double lam, double r)
 
 /* Link l turns dirty at level lam: one scan of its flows fixes its state
  * (and drops ended flows from its list). */
-static void make_dirty(maxmin_t *mm, uint32_t l, double lam)
+void maxmin_make_dirty(maxmin_t *mm, uint32_t l, double lam)
 {
     mm->ldirty[l] = mm->epoch;
     mm->dirty_list[mm->n_dirty++] = l;
@@ -638,7 +491,7 @@ static void freeze_flow(maxmin_t *mm, uint32_t g, double lam, double r,
         if (is_dirty(mm, m))
             link_freeze(mm, m, lam, r);
         else if (changed)
-            make_dirty(mm, m, lam); /* counts g as frozen at r */
+            maxmin_make_dirty(mm, m, lam); /* counts g as frozen at r */
     }
 }
 
@@ -680,11 +533,13 @@ static void flow_event(maxmin_t *mm, uint32_t g, double lam)
     for (uint32_t k = mm->fp_start[g]; k < mm->fp_start[g + 1]; k++) {
         uint32_t m = mm->fp_link[k];
         if (!is_dirty(mm, m))
-            make_dirty(mm, m, lam); /* counts g as unfrozen */
+            maxmin_make_dirty(mm, m, lam); /* counts g as unfrozen */
     }
 }
 
-static void next_epoch(maxmin_t *mm)
+/* Starts a refill: a new stamp makes every link clean and every flow
+ * untouched in O(1) (O(L + F) once every 2^32 refills, when it wraps). */
+void maxmin_next_epoch(maxmin_t *mm)
 {
     if (++mm->epoch == 0) { /* wrapped: clear every stamp once */
         memset(mm->fepoch, 0, mm->nf * sizeof *mm->fepoch);
@@ -697,9 +552,10 @@ static void next_epoch(maxmin_t *mm)
 }
 
 /* Runs the refill loop until no dirty link can fill and no event is left,
- * then commits the new levels. Calls on_rate(mm, f, old) for every flow
- * whose rate changed (before rate[f] takes the new value). */
-static void refill_finish(maxmin_t *mm, void (*on_rate)(maxmin_t *, uint32_t))
+ * then commits the new levels. Calls on_rate(mm, f) (if not NULL) for
+ * every flow whose rate changed, before rate[f] takes the new value. */
+void maxmin_refill_finish(maxmin_t *mm,
+                          void (*on_rate)(maxmin_t *, uint32_t))
 {
     for (;;) {
         /* The first link in the heap whose key is current: stale keys
@@ -754,26 +610,30 @@ static void refill_finish(maxmin_t *mm, void (*on_rate)(maxmin_t *, uint32_t))
 
 /* Starts a full solve: every active flow diverged from nothing, every
  * link that carries one dirty at level 0. */
-static void dirty_everything(maxmin_t *mm)
+void maxmin_dirty_everything(maxmin_t *mm)
 {
-    next_epoch(mm);
+    maxmin_next_epoch(mm);
     for (uint32_t f = 0; f < mm->nf; f++)
         if (mm->active[f])
             set_state(mm, f, ST_DIVERGED);
     for (uint32_t l = 0; l < mm->nl; l++)
         if (!mm->pruned[l] && mm->lf_len[l] > 0)
-            make_dirty(mm, l, 0.0);
+            maxmin_make_dirty(mm, l, 0.0);
 }
 
-static void solve_full(maxmin_t *mm)
+/* Rates from scratch, every active flow's into rate[]. */
+void maxmin_solve_full(maxmin_t *mm)
 {
-    dirty_everything(mm);
-    refill_finish(mm, NULL);
+    maxmin_dirty_everything(mm);
+    maxmin_refill_finish(mm, NULL);
 }
 
 /* ---- public -------------------------------------------------------------- */
 
-static int setup(maxmin_t *mm, const maxmin_problem_t *p, bool need_bytes,
+/* Sizes the workspace for p, checks it, marks the active flows (all, or
+ * with need_bytes those with bytes to send) and builds the pruned paths
+ * and link lists. Resets the counters. */
+int maxmin_setup(maxmin_t *mm, const maxmin_problem_t *p, bool need_bytes,
                  err_t *err)
 {
     memset(&mm->st, 0, sizeof mm->st);
@@ -796,162 +656,11 @@ static int setup(maxmin_t *mm, const maxmin_problem_t *p, bool need_bytes,
 int maxmin_rates(maxmin_t *mm, const maxmin_problem_t *p, double *rate_bps,
                  err_t *err)
 {
-    int rc = setup(mm, p, false, err);
+    int rc = maxmin_setup(mm, p, false, err);
     if (rc)
         return rc;
-    solve_full(mm);
+    maxmin_solve_full(mm);
     memcpy(rate_bps, mm->rate, p->n_flows * sizeof *rate_bps);
     return 0;
 }
 
-/* A flow's rate changes at now_s: bank its progress, re-predict its end.
- * The new finish time waits in changed_key; fix_finish_heap moves it into
- * the heap (keys must change one sift at a time, or not until a rebuild). */
-static void on_rate_change(maxmin_t *mm, uint32_t f)
-{
-    mm->rem[f] -= mm->rate[f] * (mm->now_s - mm->tlast[f]);
-    if (mm->rem[f] < 0.0)
-        mm->rem[f] = 0.0;
-    mm->tlast[f] = mm->now_s;
-    mm->changed_key[mm->n_changed] = mm->now_s + mm->rem[f] / mm->nrate[f];
-    mm->changed[mm->n_changed++] = f;
-}
-
-/* After a refill: one sift per changed flow, or, when most changed (a full
- * solve moves nearly every rate), one O(F) rebuild of the heap instead of
- * O(F log F) sifts. */
-static void fix_finish_heap(maxmin_t *mm)
-{
-    iheap *h = &mm->cheap;
-    if (mm->n_changed > h->n / 8) {
-        for (uint32_t i = 0; i < mm->n_changed; i++)
-            mm->ckey[mm->changed[i]] = mm->changed_key[i];
-        for (uint32_t i = h->n / 2; i-- > 0;)
-            ih_down(h, i, h->ids[i]);
-    } else {
-        for (uint32_t i = 0; i < mm->n_changed; i++) {
-            mm->ckey[mm->changed[i]] = mm->changed_key[i];
-            ih_set(h, mm->changed[i]);
-        }
-    }
-    mm->n_changed = 0;
-}
-
-/* The busiest link's busy time, sum of bytes over capacity: a lower bound
- * on the makespan, used to size the batching window. O(E). */
-static double busy_bound_s(maxmin_t *mm, const maxmin_problem_t *p)
-{
-    double *link_bytes = mm->nlevel; /* scratch: unused between refills */
-    for (uint32_t l = 0; l < p->n_links; l++)
-        link_bytes[l] = 0.0;
-    for (uint32_t f = 0; f < p->n_flows; f++)
-        for (uint32_t k = p->path_start[f]; k < p->path_start[f + 1]; k++)
-            link_bytes[p->path_link[k]] += p->bytes[f];
-    double t = 0.0;
-    for (uint32_t l = 0; l < p->n_links; l++)
-        if (link_bytes[l] / p->capacity_bps[l] > t)
-            t = link_bytes[l] / p->capacity_bps[l];
-    return t;
-}
-
-/* Rates after the flows in mm->batch[0..nb) ended: incrementally from
- * r_min (see the top of the file), or in full. */
-static void refill_after(maxmin_t *mm, uint32_t nb, double r_min, bool full)
-{
-    uint64_t visits0 = mm->st.flow_visits;
-    if (full) {
-        dirty_everything(mm);
-        mm->st.full_solves++;
-    } else {
-        next_epoch(mm);
-        for (uint32_t i = 0; i < nb; i++) {
-            uint32_t f = mm->batch[i];
-            for (uint32_t k = mm->fp_start[f]; k < mm->fp_start[f + 1]; k++) {
-                uint32_t l = mm->fp_link[k];
-                if (!is_dirty(mm, l))
-                    make_dirty(mm, l, r_min);
-            }
-        }
-    }
-    mm->n_changed = 0;
-    refill_finish(mm, on_rate_change);
-    fix_finish_heap(mm);
-    mm->last_visits = mm->st.flow_visits - visits0;
-}
-
-int maxmin_run(maxmin_t *mm, const maxmin_problem_t *p, double *finish_s,
-               double *makespan_s, err_t *err)
-{
-    *makespan_s = 0.0;
-    int rc = setup(mm, p, true, err);
-    if (rc)
-        return rc;
-    double window_s = mm->window_rel * busy_bound_s(mm, p);
-    solve_full(mm);
-    uint32_t nf = p->n_flows;
-    mm->cheap = (iheap){.ids = mm->cheap_ids, .pos = mm->cheap_pos,
-                        .key = mm->ckey, .n = 0};
-    mm->active_edges = 0;
-    for (uint32_t f = 0; f < nf; f++) {
-        mm->cheap_pos[f] = MM_NONE;
-        if (finish_s)
-            finish_s[f] = 0.0;
-        if (!mm->active[f])
-            continue;
-        mm->active_edges += mm->fp_start[f + 1] - mm->fp_start[f];
-        mm->rem[f] = p->bytes[f];
-        mm->tlast[f] = 0.0;
-        mm->ckey[f] = p->bytes[f] / mm->rate[f];
-        /* Appending then sifting up each is O(F log F) at worst, and
-         * about O(F) for keys in no particular order. */
-        ih_up(&mm->cheap, mm->cheap.n++, f);
-    }
-    mm->now_s = 0.0;
-    mm->last_visits = 0;
-    /* Full solves in a row before the incremental refill is tried again;
-     * doubles each time the incremental one turns out dearer than a full
-     * solve (see the top of the file), back to 0 when it is cheap. */
-    uint32_t full_run = 0, full_left = 0;
-    double makespan = 0.0;
-    while (mm->cheap.n > 0) {
-        double t0 = mm->ckey[mm->cheap.ids[0]];
-        double w = MM_BATCH_REL * t0 > window_s ? MM_BATCH_REL * t0 : window_s;
-        double horizon = t0 + w;
-        uint32_t nb = 0;
-        double r_min = INFINITY, t_last = t0;
-        while (mm->cheap.n > 0 && mm->ckey[mm->cheap.ids[0]] <= horizon) {
-            uint32_t f = mm->cheap.ids[0];
-            ih_remove(&mm->cheap, f);
-            double t = mm->ckey[f];
-            if (finish_s)
-                finish_s[f] = t;
-            if (t > t_last)
-                t_last = t;
-            mm->active[f] = 0;
-            mm->active_edges -= mm->fp_start[f + 1] - mm->fp_start[f];
-            mm->batch[nb++] = f;
-            if (mm->rate[f] < r_min)
-                r_min = mm->rate[f];
-        }
-        if (t_last > makespan)
-            makespan = t_last;
-        mm->st.batches++;
-        if (mm->cheap.n == 0)
-            break;
-        mm->now_s = t_last;
-        if (full_left > 0) {
-            full_left--;
-            refill_after(mm, nb, r_min, true);
-        } else {
-            refill_after(mm, nb, r_min, false);
-            if (2 * mm->last_visits > mm->active_edges) {
-                full_run = full_run ? 2 * full_run : 1;
-                full_left = full_run;
-            } else {
-                full_run = 0;
-            }
-        }
-    }
-    *makespan_s = makespan;
-    return 0;
-}

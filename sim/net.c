@@ -337,9 +337,11 @@ static bool grow_flows(net_t *net, size_t nf)
     net->flow_bytes = malloc(nf * sizeof *net->flow_bytes);
     net->flow_lat_s = malloc(nf * sizeof *net->flow_lat_s);
     net->flow_finish_s = malloc(nf * sizeof *net->flow_finish_s);
-    net->cap_flows = nf;
-    return net->flow_pair && net->path_start && net->path_link &&
-           net->flow_bytes && net->flow_lat_s && net->flow_finish_s;
+    bool ok = net->flow_pair && net->path_start && net->path_link &&
+              net->flow_bytes && net->flow_lat_s && net->flow_finish_s;
+    /* 0 after a failure: the next call replaces every array again. */
+    net->cap_flows = ok ? nf : 0;
+    return ok;
 }
 
 /* Turns the matrix into flows with routes, link bytes and the byte
@@ -361,11 +363,9 @@ static int gather(net_t *net, const double *bytes, net_result_t *out,
         if (b > 0.0 && i / n != i % n)
             nf++;
     }
-    if (!grow_flows(net, nf ? nf : 1)) {
-        net->cap_flows = 0;
+    if (!grow_flows(net, nf ? nf : 1))
         return err_set(err, ERR_NOMEM, "net: out of memory for %zu flows",
                        nf);
-    }
     memset(net->link_bytes, 0, net->n_links * sizeof *net->link_bytes);
     uint32_t f = 0, e = 0;
     net->path_start[0] = 0;
@@ -397,8 +397,10 @@ static int gather(net_t *net, const double *bytes, net_result_t *out,
     return 0;
 }
 
-/* Busiest link by busy time; needs out->time_s. */
-static void busiest(const net_t *net, net_result_t *out)
+/* The busiest link by busy time (bytes / bandwidth) into out's
+ * busiest_link fields but the utilisation, which needs the exchange's
+ * time; returns that busy time (0, and no link, without traffic). */
+static double busiest(const net_t *net, net_result_t *out)
 {
     double best = 0.0;
     for (uint32_t l = 0; l < net->n_links; l++) {
@@ -409,12 +411,17 @@ static void busiest(const net_t *net, net_result_t *out)
         }
     }
     if (out->busiest_link < 0)
-        return;
+        return 0.0;
     uint32_t l = (uint32_t)out->busiest_link;
     net_link_name(net, l, out->busiest_link_name,
                   sizeof out->busiest_link_name);
     out->busiest_link_bytes = net->link_bytes[l];
-    out->busiest_link_util = out->time_s > 0.0 ? best / out->time_s : 0.0;
+    return best;
+}
+
+static double util_of(double busy_s, double time_s)
+{
+    return time_s > 0.0 ? busy_s / time_s : 0.0;
 }
 
 int net_exchange_analytic(net_t *net, const double *bytes, net_result_t *out,
@@ -423,14 +430,9 @@ int net_exchange_analytic(net_t *net, const double *bytes, net_result_t *out,
     int rc = gather(net, bytes, out, err);
     if (rc)
         return rc;
-    double busy = 0.0;
-    for (uint32_t l = 0; l < net->n_links; l++) {
-        double t = net->link_bytes[l] / net->link_bps[l];
-        if (t > busy)
-            busy = t;
-    }
+    double busy = busiest(net, out);
     out->time_s = out->flows ? busy + out->latency_s : 0.0;
-    busiest(net, out);
+    out->busiest_link_util = util_of(busy, out->time_s);
     return 0;
 }
 
@@ -466,7 +468,7 @@ int net_exchange_flow(net_t *net, const double *bytes, net_result_t *out,
         }
         out->time_s = t;
     }
-    busiest(net, out);
+    out->busiest_link_util = util_of(busiest(net, out), out->time_s);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "sim/maxmin.h"
+#include "tests/unit/net/net_test.h"
 
 static void assert_rates(const double *got, const double *want, uint32_t n)
 {
@@ -174,20 +175,9 @@ static void test_maxmin_rates__random_problems_meet_the_conditions(
         uint32_t nf = 1 + (uint32_t)gsl_rng_uniform_int(rng, FMAX);
         for (uint32_t l = 0; l < nl; l++) /* few values: many ties */
             cap[l] = 1.0 + (double)gsl_rng_uniform_int(rng, 4);
-        uint32_t k = 0;
         ps[0] = 0;
-        for (uint32_t f = 0; f < nf; f++) {
-            uint32_t len = 1 + (uint32_t)gsl_rng_uniform_int(rng, 4);
-            for (uint32_t j = 0; j < len; j++) {
-                uint32_t l = (uint32_t)gsl_rng_uniform_int(rng, nl);
-                int dup = 0;
-                for (uint32_t q = ps[f]; q < k; q++)
-                    dup |= pl[q] == l;
-                if (!dup)
-                    pl[k++] = l;
-            }
-            ps[f + 1] = k;
-        }
+        for (uint32_t f = 0; f < nf; f++)
+            ps[f + 1] = random_path(rng, nl, pl, ps[f]);
         maxmin_problem_t p = {nl, cap, nf, ps, pl, NULL};
         assert_int_equal(maxmin_rates(mm, &p, rate, &e), 0);
         for (uint32_t l = 0; l < nl; l++)

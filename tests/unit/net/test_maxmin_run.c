@@ -20,6 +20,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "sim/maxmin.h"
+#include "tests/unit/net/net_test.h"
 
 static void assert_times(const double *got, const double *want, uint32_t n,
                          double rel)
@@ -191,19 +192,9 @@ static void random_trials(unsigned long seed, int trials, uint32_t lmax,
         for (uint32_t l = 0; l < nl; l++)
             cap[l] = kind ? 1.0 + (double)gsl_rng_uniform_int(rng, 3)
                           : 0.5 + gsl_rng_uniform(rng) * 4.0;
-        uint32_t k = 0;
         ps[0] = 0;
         for (uint32_t f = 0; f < nf; f++) {
-            uint32_t len = 1 + (uint32_t)gsl_rng_uniform_int(rng, 4);
-            for (uint32_t j = 0; j < len; j++) {
-                uint32_t l = (uint32_t)gsl_rng_uniform_int(rng, nl);
-                int dup = 0;
-                for (uint32_t q = ps[f]; q < k; q++)
-                    dup |= pl[q] == l;
-                if (!dup)
-                    pl[k++] = l;
-            }
-            ps[f + 1] = k;
+            ps[f + 1] = random_path(rng, nl, pl, ps[f]);
             bytes[f] = kind == 1 ? (double)gsl_rng_uniform_int(rng, 4)
                                  : gsl_ran_lognormal(rng, 0.0, 1.0);
         }

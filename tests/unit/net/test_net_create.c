@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sim/net.h"
+#include "tests/unit/net/net_test.h"
 
 /* 2 nodes of 4 (HCCS-like mesh), 25 GB/s NICs, 4 ports per leaf (one leaf
  * per node, so a spine), 1.5 us + 0.5 us per hop. */
@@ -82,9 +83,7 @@ static void test_net_create__mesh_links_and_routes(void **state)
 {
     (void)state;
     net_params_t p = mesh_2x4();
-    net_t *net = NULL;
-    err_t e;
-    assert_int_equal(net_create(&net, &p, &e), 0);
+    net_t *net = net_make(&p);
     assert_int_equal(net_links(net), 44);
     assert_int_equal(net_nodes(net), 2);
     assert_int_equal(net_node_of(net, 5), 1);
@@ -122,15 +121,14 @@ static void test_net_create__mesh_links_and_routes(void **state)
     net_destroy(net);
 }
 
-/* One leaf for all NICs: no leaf links, one switch hop: 1.5 + 0.5 us. */
+/* One leaf for all NICs: no leaf links (24 pair links + 16 NIC links =
+ * 40), one switch hop: 1.5 + 0.5 us. */
 static void test_net_create__single_leaf_has_no_spine(void **state)
 {
     (void)state;
     net_params_t p = mesh_2x4();
     p.devices_per_leaf = 0;
-    net_t *net = NULL;
-    err_t e;
-    assert_int_equal(net_create(&net, &p, &e), 0);
+    net_t *net = net_make(&p);
     assert_int_equal(net_links(net), 40);
     uint32_t links[NET_PATH_MAX];
     double lat;
@@ -154,9 +152,7 @@ static void test_net_create__rail_aligned_leaves(void **state)
                       .hop_latency_us = 1,
                       .devices_per_leaf = 2,
                       .rail_aligned = true};
-    net_t *net = NULL;
-    err_t e;
-    assert_int_equal(net_create(&net, &p, &e), 0);
+    net_t *net = net_make(&p);
     uint32_t links[NET_PATH_MAX];
     char name[NET_LINK_NAME_MAX];
     double lat;
@@ -186,9 +182,7 @@ static void test_net_create__supernode_switch_spans_nodes(void **state)
                       .span_nodes = 2,
                       .nic_gbps = 25,
                       .scaleout_latency_us = 2};
-    net_t *net = NULL;
-    err_t e;
-    assert_int_equal(net_create(&net, &p, &e), 0);
+    net_t *net = net_make(&p);
     uint32_t links[NET_PATH_MAX];
     char name[NET_LINK_NAME_MAX];
     double lat;
@@ -205,12 +199,13 @@ static void test_net_create__supernode_switch_spans_nodes(void **state)
     /* One fabric reaching every node needs no NICs. */
     p.nic_gbps = 0;
     p.span_nodes = 4;
-    assert_int_equal(net_create(&net, &p, &e), 0);
+    net = net_make(&p);
     net_destroy(net);
 }
 
-/* PCIe through the host, 2 devices per card link: 0 -> 1 goes up and
- * down card 0's link; 0 -> 2 up card 0's, down card 1's. */
+/* PCIe through the host, 2 devices per card link: 8 / 2 = 4 host links,
+ * up and down: 8 links. 0 -> 1 goes up and down card 0's link; 0 -> 2 up
+ * card 0's, down card 1's. */
 static void test_net_create__pcie_crosses_host_links(void **state)
 {
     (void)state;
@@ -220,9 +215,7 @@ static void test_net_create__pcie_crosses_host_links(void **state)
                       .scaleup_gbps = 32,
                       .scaleup_latency_us = 2,
                       .devices_per_link = 2};
-    net_t *net = NULL;
-    err_t e;
-    assert_int_equal(net_create(&net, &p, &e), 0);
+    net_t *net = net_make(&p);
     assert_int_equal(net_links(net), 8);
     uint32_t links[NET_PATH_MAX];
     char name[NET_LINK_NAME_MAX];

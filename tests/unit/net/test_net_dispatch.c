@@ -17,6 +17,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "sim/net.h"
+#include "tests/unit/net/net_test.h"
 
 #define B 7168.0 /* bytes per token: a DeepSeek-V3 hidden state in FP8 */
 
@@ -28,10 +29,7 @@ static net_t *make_4x4(void)
                       .scaleup = NET_SCALEUP_SWITCH,
                       .scaleup_gbps = 160,
                       .nic_gbps = 50};
-    net_t *net = NULL;
-    err_t e;
-    assert_int_equal(net_create(&net, &p, &e), 0);
-    return net;
+    return net_make(&p);
 }
 
 /* One token from device 1 (node 0, in-node index 1) to devices 2 (its own
@@ -41,7 +39,8 @@ static net_t *make_4x4(void)
  *   node-limited: 1->2 directly; node 1 through relay 5 (index 1): 1->5
  *                 once, then 5->4, 5->6, 5->7 (5 itself is a
  *                 destination: nothing more); node 3 through relay 13:
- *                 1->13 and no forward. 2 copies leave the node. */
+ *                 1->13 and no forward. 2 copies leave the node, 4
+ *                 stay inside one (1->2, 5->4, 5->6, 5->7). */
 static void test_net_dispatch__one_token_by_hand(void **state)
 {
     (void)state;

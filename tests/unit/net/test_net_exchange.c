@@ -19,27 +19,13 @@
 #include <gsl/gsl_rng.h>
 
 #include "sim/net.h"
+#include "tests/unit/net/net_test.h"
+#include "tests/unit/testutil.h"
 
 #define S 1e6 /* bytes per pair */
 
-static void assert_close(double got, double want, double rel)
-{
-    if (!(fabs(got - want) <= rel * fabs(want)))
-        print_message("want %.17g got %.17g\n", want, got);
-    assert_true(fabs(got - want) <= rel * fabs(want));
-}
-
-static net_t *make(const net_params_t *p)
-{
-    net_t *net = NULL;
-    err_t e;
-    err_clear(&e);
-    int rc = net_create(&net, p, &e);
-    if (rc)
-        print_message("%s\n", e.msg);
-    assert_int_equal(rc, 0);
-    return net;
-}
+/* got within a relative rel of want */
+#define assert_close(got, want, rel) assert_near(got, want, (rel) * fabs(want))
 
 static net_params_t switch8(void) /* one node, 8 devices, 100 GB/s ports */
 {
@@ -85,7 +71,7 @@ static void test_net_exchange__uniform_all_to_all_on_a_switch(void **state)
 {
     (void)state;
     net_params_t p = switch8();
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[64];
     fill_all_to_all(bytes, 8, S);
     net_result_t ra, rf;
@@ -103,7 +89,7 @@ static void test_net_exchange__uniform_all_to_all_on_a_mesh(void **state)
 {
     (void)state;
     net_params_t p = mesh8();
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[64];
     fill_all_to_all(bytes, 8, S);
     net_result_t ra, rf;
@@ -121,12 +107,12 @@ static void test_net_exchange__hot_destination_mesh_vs_switch(void **state)
         bytes[s * 8 + 0] = S;
     net_result_t ra, rf;
     net_params_t pm = mesh8();
-    net_t *mesh = make(&pm);
+    net_t *mesh = net_make(&pm);
     both_equal(mesh, bytes, S / 28e9 + 0.5e-6, &ra, &rf);
     net_destroy(mesh);
     net_params_t ps = switch8();
     ps.scaleup_label = "nvlink";
-    net_t *sw = make(&ps);
+    net_t *sw = net_make(&ps);
     both_equal(sw, bytes, 71e-6, &ra, &rf);
     assert_string_equal(rf.busiest_link_name, "nvlink-down 0");
     assert_close(rf.busiest_link_bytes, 7 * S, 0);
@@ -144,7 +130,7 @@ static void test_net_exchange__pcie_all_to_all_crosses_both_links(
                       .scaleup = NET_SCALEUP_PCIE_HOST,
                       .scaleup_gbps = 32,
                       .scaleup_latency_us = 2};
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[16];
     fill_all_to_all(bytes, 4, S);
     net_result_t ra, rf;
@@ -155,7 +141,8 @@ static void test_net_exchange__pcie_all_to_all_crosses_both_links(
 /* 2 nodes of 4 on a mesh, 25 GB/s NICs under one leaf (1.5 us + one 0.5
  * us hop). Each NIC sends to 4 remote devices: 4 S / 25e9 = 160 us; the
  * pair links need only S / 28e9. Flow-level: 4 flows per NIC at 25/4
- * GB/s end together at 160 us. Time 162 us. */
+ * GB/s end together at 160 us. Time 162 us. Bytes: 8 devices x 4 remote
+ * = 32 S between nodes, all through NICs; 8 x 3 = 24 S inside. */
 static void test_net_exchange__two_nodes_nic_bound(void **state)
 {
     (void)state;
@@ -167,7 +154,7 @@ static void test_net_exchange__two_nodes_nic_bound(void **state)
                       .nic_gbps = 25,
                       .scaleout_latency_us = 1.5,
                       .hop_latency_us = 0.5};
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[64];
     fill_all_to_all(bytes, 8, S);
     net_result_t ra, rf;
@@ -196,12 +183,12 @@ static void test_net_exchange__oversubscribed_leaf_uplink_binds(void **state)
     bytes[0 * 4 + 2] = S;
     bytes[1 * 4 + 3] = S;
     net_result_t ra, rf;
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     both_equal(net, bytes, 200e-6 + 3e-6, &ra, &rf);
     assert_string_equal(rf.busiest_link_name, "leaf-up 0");
     net_destroy(net);
     p.oversubscription = 1;
-    net = make(&p);
+    net = net_make(&p);
     both_equal(net, bytes, 100e-6 + 3e-6, &ra, &rf);
     net_destroy(net);
 }
@@ -218,7 +205,7 @@ static void test_net_exchange__supernode_all_to_all(void **state)
                       .scaleup_gbps = 196,
                       .scaleup_latency_us = 1.2,
                       .span_nodes = 2};
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[64];
     fill_all_to_all(bytes, 8, S);
     net_result_t ra, rf;
@@ -236,7 +223,7 @@ static void test_net_exchange__flow_finish_times_by_hand(void **state)
 {
     (void)state;
     net_params_t p = switch8();
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[64] = {0}, fin[64];
     bytes[1 * 8 + 0] = S;
     bytes[2 * 8 + 0] = 3 * S;
@@ -271,7 +258,7 @@ static void test_net_exchange__bytes_conserved_and_flow_never_early(
                       .hop_latency_us = 0.3,
                       .oversubscription = 2,
                       .devices_per_leaf = 8};
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 11);
     double bytes[256];
@@ -317,7 +304,7 @@ static void test_net_exchange__rejects_negative_bytes(void **state)
 {
     (void)state;
     net_params_t p = switch8();
-    net_t *net = make(&p);
+    net_t *net = net_make(&p);
     double bytes[64] = {0};
     bytes[3 * 8 + 5] = -1;
     net_result_t r;
