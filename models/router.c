@@ -287,7 +287,7 @@ int router_out_create(int max_tokens, int max_slots, int max_experts,
     o->max_experts = max_experts;
     size_t T = (size_t)max_tokens, S = (size_t)max_slots + 1,
            N = (size_t)max_experts;
-    size_t pad = (N + LANES - 1) / LANES * LANES;
+    size_t pad = (size_t)router_blocks_of(max_experts) * LANES;
     if (!(o->offsets = calloc(T + 1, sizeof *o->offsets)) ||
         !(o->experts = calloc(S, sizeof *o->experts)) ||
         !(o->weights = calloc(S, sizeof *o->weights)) ||
@@ -300,8 +300,6 @@ int router_out_create(int max_tokens, int max_slots, int max_experts,
         !(o->zpad = calloc(pad, sizeof *o->zpad)) ||
         !(o->bias = calloc(pad, sizeof *o->bias)) ||
         !(o->gscore = calloc(3 * N + 2 * GROUP_LANES, sizeof *o->gscore)) ||
-        !(o->lane1 = calloc(N + GROUP_LANES, sizeof *o->lane1)) ||
-        !(o->lane2 = calloc(N + GROUP_LANES, sizeof *o->lane2)) ||
         !(o->cand = calloc(N + LANES, sizeof *o->cand)) ||
         !(o->mask = calloc(N / 32 + 4, sizeof *o->mask)) ||
         !(o->mask_base = calloc(N / 32 + 4, sizeof *o->mask_base)) ||
@@ -350,8 +348,6 @@ void router_out_destroy(router_out *o)
     free(o->mask_base);
     free(o->mask);
     free(o->cand);
-    free(o->lane2);
-    free(o->lane1);
     free(o->gscore);
     free(o->bias);
     free(o->zpad);
@@ -497,6 +493,16 @@ static inline int ec_worse(float va, int32_t ta, float vb, int32_t tb)
     return va < vb || (va == vb && ta > tb);
 }
 
+static inline void ec_swap(float *hv, int32_t *ht, int i, int j)
+{
+    float tv = hv[i];
+    int32_t tt = ht[i];
+    hv[i] = hv[j];
+    ht[i] = ht[j];
+    hv[j] = tv;
+    ht[j] = tt;
+}
+
 /* Restores the min-heap (worst at the root) below position i. */
 static void ec_sift_down(float *hv, int32_t *ht, int size, int i)
 {
@@ -508,12 +514,7 @@ static void ec_sift_down(float *hv, int32_t *ht, int size, int i)
             w = r;
         if (w == i)
             return;
-        float tv = hv[i];
-        int32_t tt = ht[i];
-        hv[i] = hv[w];
-        ht[i] = ht[w];
-        hv[w] = tv;
-        ht[w] = tt;
+        ec_swap(hv, ht, i, w);
         i = w;
     }
 }
@@ -524,12 +525,7 @@ static void ec_sift_up(float *hv, int32_t *ht, int i)
         int p = (i - 1) / 2;
         if (!ec_worse(hv[i], ht[i], hv[p], ht[p]))
             return;
-        float tv = hv[i];
-        int32_t tt = ht[i];
-        hv[i] = hv[p];
-        ht[i] = ht[p];
-        hv[p] = tv;
-        ht[p] = tt;
+        ec_swap(hv, ht, i, p);
         i = p;
     }
 }
@@ -596,6 +592,31 @@ static uint64_t splitmix64_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* Appends c to the got distinct ids of ex unless already there; returns
+ * the new count. */
+static int add_distinct(int32_t *ex, int got, int32_t c)
+{
+    for (int j = 0; j < got; j++)
+        if (ex[j] == c)
+            return got;
+    ex[got] = c;
+    return got + 1;
+}
+
+/* Hash and uniform: T tokens of k slots, each weighing 1/k, none
+ * dropped. */
+static void equal_weights(router_out *o, int T, int k)
+{
+    float w = 1.0f / (float)k;
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < k; j++) {
+            o->weights[t * k + j] = w;
+            o->dropped[t * k + j] = 0;
+        }
+        o->offsets[t + 1] = (t + 1) * k;
+    }
+}
+
 /* Hash routing (Roller et al. 2021, arXiv 2106.04426): the SplitMix64
  * stream seeded with token_id ^ hash_seed; each output mod N is a
  * candidate, duplicates skipped, until K distinct experts (K = 1: the
@@ -606,32 +627,17 @@ static void route_hash(const router_config *cfg, const uint32_t *ids, int T,
                        router_out *o)
 {
     int n = cfg->n_experts, k = cfg->top_k;
-    float w = 1.0f / (float)k;
     for (int t = 0; t < T; t++) {
         uint64_t state = (uint64_t)ids[t] ^ cfg->hash_seed;
         int32_t *ex = o->experts + (size_t)t * (size_t)k;
         int got = 0;
-        for (long draws = 0; got < k && draws < 64L * n; draws++) {
-            int32_t c = (int32_t)(splitmix64_next(&state) % (uint64_t)n);
-            int dup = 0;
-            for (int j = 0; j < got && !dup; j++)
-                dup = ex[j] == c;
-            if (!dup)
-                ex[got++] = c;
-        }
-        for (int32_t c = 0; got < k; c++) {
-            int dup = 0;
-            for (int j = 0; j < got && !dup; j++)
-                dup = ex[j] == c;
-            if (!dup)
-                ex[got++] = c;
-        }
-        for (int j = 0; j < k; j++) {
-            o->weights[t * k + j] = w;
-            o->dropped[t * k + j] = 0;
-        }
-        o->offsets[t + 1] = (t + 1) * k;
+        for (long draws = 0; got < k && draws < 64L * n; draws++)
+            got = add_distinct(
+                ex, got, (int32_t)(splitmix64_next(&state) % (uint64_t)n));
+        for (int32_t c = 0; got < k; c++)
+            got = add_distinct(ex, got, c);
     }
+    equal_weights(o, T, k);
 }
 
 /* Uniform: K distinct experts per token, each K-subset equally likely,
@@ -641,16 +647,10 @@ static void route_uniform(const router_config *cfg, int T, gsl_rng *rng,
                           router_out *o)
 {
     int n = cfg->n_experts, k = cfg->top_k;
-    float w = 1.0f / (float)k;
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T; t++)
         gsl_ran_choose(rng, o->experts + (size_t)t * (size_t)k, (size_t)k,
                        o->iota, (size_t)n, sizeof *o->iota);
-        for (int j = 0; j < k; j++) {
-            o->weights[t * k + j] = w;
-            o->dropped[t * k + j] = 0;
-        }
-        o->offsets[t + 1] = (t + 1) * k;
-    }
+    equal_weights(o, T, k);
 }
 
 int router_route(const router_config *cfg, const float *logits, int n_tokens,

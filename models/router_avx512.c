@@ -94,37 +94,12 @@ AVX512_TARGET static inline __m512i bitonic_sort8(__m512i x)
         (n2) = _mm512_max_ps(lo_, hi2_);                                     \
     } while (0)
 
-/* The lanes of the fold at distance w = 8, 4, 2, 1 (step s = 0..3) over
- * a pair of vectors (x, y), indices 16-31 naming y's: p takes the lanes
- * with (lane mod 2w) < w, first x's then y's, q the others. Lane i of the
- * result then meets lane i + w of the same group's data, as in
- * router_group_keep_x8. */
-typedef struct {
-    __m512i p[4], q[4];
-} fold_lanes;
-
-AVX512_TARGET static void fold_lanes_init(fold_lanes *f)
-{
-    for (int s = 0, w = 8; s < 4; s++, w /= 2) {
-        int32_t p[16], q[16];
-        int np = 0, nq = 0;
-        for (int src = 0; src < 32; src++) {
-            if ((src & 15) % (2 * w) < w)
-                p[np++] = src;
-            else
-                q[nq++] = src;
-        }
-        f->p[s] = _mm512_loadu_si512(p);
-        f->q[s] = _mm512_loadu_si512(q);
-    }
-}
-
-/* The 8 groups' top 2 of key, folded as router_group_keep_x8 does: lanes
- * 0-7 of *m1 and *m2. Each step folds pairs of vectors in place, down to
- * one vector, which the last step pairs with itself. */
-AVX512_TARGET static inline void group_top2_x8(const float *key,
-                                               const fold_lanes *f,
-                                               __m512 *m1, __m512 *m2)
+/* The 8 groups' top 2 of key, folded along router_fold_lanes as
+ * router_group_keep_x8 does: lanes 0-7 of *m1 and *m2. Each step folds
+ * pairs of vectors in place, down to one vector, which the last step
+ * pairs with itself. */
+AVX512_TARGET static inline void group_top2_x8(const float *key, __m512 *m1,
+                                               __m512 *m2)
 {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     __m512 x1[8], x2[8];
@@ -143,12 +118,14 @@ AVX512_TARGET static inline void group_top2_x8(const float *key,
             n = 2;
         }
         n /= 2;
+        __m512i p = _mm512_loadu_si512(router_fold_lanes[0][s]);
+        __m512i q = _mm512_loadu_si512(router_fold_lanes[1][s]);
 #pragma GCC unroll 4
         for (int j = 0; j < n; j++)
-            TOP2(_mm512_permutex2var_ps(x1[2 * j], f->p[s], x1[2 * j + 1]),
-                 _mm512_permutex2var_ps(x2[2 * j], f->p[s], x2[2 * j + 1]),
-                 _mm512_permutex2var_ps(x1[2 * j], f->q[s], x1[2 * j + 1]),
-                 _mm512_permutex2var_ps(x2[2 * j], f->q[s], x2[2 * j + 1]),
+            TOP2(_mm512_permutex2var_ps(x1[2 * j], p, x1[2 * j + 1]),
+                 _mm512_permutex2var_ps(x2[2 * j], p, x2[2 * j + 1]),
+                 _mm512_permutex2var_ps(x1[2 * j], q, x1[2 * j + 1]),
+                 _mm512_permutex2var_ps(x2[2 * j], q, x2[2 * j + 1]),
                  x1[j], x2[j]);
     }
     *m1 = x1[0];
@@ -196,8 +173,6 @@ void router_v3_avx512(const router_config *cfg, const float *logits, int T,
                                           5, 4, 3, 2, 1, 0);
     const __m512i reverse = _mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     const __mmask8 kmask = (__mmask8)((1u << k) - 1u);
-    fold_lanes lanes;
-    fold_lanes_init(&lanes);
     /* candidates: at most topk_group * 32, plus a vector of spill */
     float cv[8 * 32 + LANES];
     int32_t ci[8 * 32 + LANES];
@@ -205,7 +180,7 @@ void router_v3_avx512(const router_config *cfg, const float *logits, int T,
         router_sigmoid_bias_blocks(logits + (size_t)t * 256, o->bias, s, key,
                                    256 / LANES);
         __m512 m1, m2;
-        group_top2_x8(key, &lanes, &m1, &m2);
+        group_top2_x8(key, &m1, &m2);
         __mmask16 kept = kept_groups(_mm512_add_ps(m1, m2), tg);
         /* theta: the smallest m2 of a kept group, which the 2 *
          * topk_group >= K values m1, m2 of the kept groups reach. m2 is

@@ -33,9 +33,8 @@ struct router_out {
     float *key2;
     float *zpad;      /* padded row: logits copied when N % LANES != 0 */
     float *bias;      /* padded row: the batch's v3 bias, zeros if none */
-    float *gscore;    /* 3 * max_experts + 2 * GROUP_LANES: m1, m2, scores */
-    float *lane1;     /* max_experts + GROUP_LANES: per-lane group top 2 */
-    float *lane2;
+    float *gscore;    /* 3 * max_experts + 2 * GROUP_LANES: m1, m2, scores;
+                         or the lane top 2 of a row (topk) */
     int32_t *cand;    /* max_experts + LANES: positions >= theta, padded */
     uint32_t *mask;   /* max_experts / 32 + 4: key >= theta, by bits */
     int32_t *mask_base; /* max_experts / 32 + 4: first position of a mask */
@@ -51,6 +50,25 @@ struct router_out {
     int32_t *cursor;  /* max_tokens: CSR fill cursors (expert choice) */
     float *heap_v;    /* max_slots: expert-choice heaps, k per expert */
     int32_t *heap_t;  /* max_slots */
+};
+
+/* The lanes of the fold that takes the per-lane top 2 of 8 groups to
+ * each group's top 2, step s = 0..3 at distance w = 8 >> s, over a pair
+ * of 16-lane vectors (x, y), indices 16-31 naming y's lanes:
+ * router_fold_lanes[0][s] lists the lanes with (lane mod 2w) < w, x's
+ * then y's, [1][s] the others, so lane i of the one meets lane i + w of
+ * the same group's data in the other. router_group_keep_x8 and the
+ * AVX-512 kernel both fold along it, which keeps their comparisons, and
+ * so their results, the same. */
+static const int32_t router_fold_lanes[2][4][LANES] = {
+    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+     {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+     {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+     {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}},
+    {{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+     {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31},
+     {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
+     {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}},
 };
 
 /* Blocks of LANES that hold n floats. */
@@ -72,9 +90,8 @@ void router_rank_place16(const float *restrict v, const int32_t *restrict idx,
 void router_group_top2_blocks(const float *restrict key, int n_group,
                               int gsize, float *restrict m1,
                               float *restrict m2);
-void router_group_lane_top2(const float *restrict key, int n_group,
-                            int gsize, float *restrict l1,
-                            float *restrict l2);
+void router_lane_top2(const float *restrict key, int n, float *restrict l1,
+                      float *restrict l2);
 int router_ge_masks32(const float *restrict v, int gsize,
                       const int32_t *restrict glist, int ng, float theta,
                       uint32_t *restrict masks);

@@ -48,22 +48,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Position of the lowest set bit of m != 0. */
-static inline int lowest_bit(uint32_t m)
-{
-#if defined(__GNUC__)
-    return __builtin_ctz(m);
-#else
-    int b = 0;
-    while (!(m & 1u)) {
-        m >>= 1;
-        b++;
-    }
-    return b;
-#endif
-}
-
-/* Position of the lowest set bit of m != 0. */
+/* Position of the lowest set bit of m != 0 (32-bit words too). */
 static inline int lowest_bit64(uint64_t m)
 {
 #if defined(__GNUC__)
@@ -164,7 +149,7 @@ static float threshold_of(router_out *o, const float *known, int n, int k)
 {
     if (n < k || n > RANK_MAX)
         return -INFINITY;
-    if (n == k) { /* V3: 4 kept groups x top 2 = K = 8 */
+    if (n == k) { /* all of them (K = 8 or 16): their minimum */
         float theta = known[0];
         for (int a = 1; a < n; a++)
             theta = known[a] < theta ? known[a] : theta;
@@ -254,7 +239,7 @@ static void select_best(router_out *o, const float *key, int gsize,
                 while (!masks[q])
                     q++;
                 uint32_t m = masks[q];
-                cand[c] = mbase[q] + lowest_bit(m);
+                cand[c] = mbase[q] + lowest_bit64(m);
                 masks[q] = m & (m - 1);
             }
         }
@@ -267,21 +252,18 @@ static void select_best(router_out *o, const float *key, int gsize,
             }
         }
     }
-    if (c >= k && c <= LANES) {
-        float *cv = o->rank_v;
-        for (int a = 0; a < c; a++)
-            cv[a] = key[cand[a]];
-        for (int a = c; a < LANES; a++) { /* padding ranks past k */
-            cv[a] = -INFINITY;
-            cand[a] = 0;
-        }
-        router_rank_place16(cv, cand, k, bv, bi);
-        return;
-    }
     if (c >= k && c <= RANK_MAX) {
         float *cv = o->rank_v;
         for (int a = 0; a < c; a++)
             cv[a] = key[cand[a]];
+        if (c <= LANES) {
+            for (int a = c; a < LANES; a++) { /* padding ranks past k */
+                cv[a] = -INFINITY;
+                cand[a] = 0;
+            }
+            router_rank_place16(cv, cand, k, bv, bi);
+            return;
+        }
         rank_of(o, cv, c);
         for (int a = 0; a < c; a++) {
             /* ranks past k land in the spare entry k: no branch */
@@ -334,17 +316,29 @@ static void topk_select(router_out *o, const float *key, int n, int k)
 {
     float theta = -INFINITY;
     if (n % GROUP_LANES == 0 && n > GROUP_LANES && k <= 2 * GROUP_LANES) {
-        router_group_lane_top2(key, 1, n, o->lane1, o->lane2);
+        /* maxima then second maxima, so the first nk are the known keys */
+        router_lane_top2(key, n, o->gscore, o->gscore + GROUP_LANES);
         /* lane maxima alone give a tighter bound when they are enough */
         int nk = k <= GROUP_LANES ? GROUP_LANES : 2 * GROUP_LANES;
-        memcpy(o->gscore, o->lane1, GROUP_LANES * sizeof *o->gscore);
-        memcpy(o->gscore + GROUP_LANES, o->lane2,
-               GROUP_LANES * sizeof *o->gscore);
         theta = threshold_of(o, o->gscore, nk, k);
     }
     static const int32_t whole[1] = {0};
     select_best(o, key, n, whole, 1, theta, k);
 }
+
+#ifdef ROUTER_HAVE_GROUP_KEEP_X8
+/* The groups set in router_group_keep_x8's bits, ascending, into glist,
+ * listed without a branch per group; returns how many. */
+static inline int kept_list8(uint32_t bits, int32_t *glist)
+{
+    int ng = 0;
+    for (int g = 0; g < 8; g++) {
+        glist[ng] = g;
+        ng += (int)((bits >> g) & 1u);
+    }
+    return ng;
+}
+#endif
 
 /* Group-limited choice of DeepSeek-V2/V3 on key (n entries, n_group
  * contiguous groups): group score = max (V2) or sum of the top 2 (V3) of
@@ -366,17 +360,13 @@ static void grouped_select(router_out *o, const float *key, int n, int n_group,
     if (n_group == 8 && gsize % 16 == 0) { /* V3's 8 groups */
         float theta8;
         uint32_t bits = router_group_keep_x8(key, gsize, top2_sum, topk_group,
-                                      &theta8);
-        for (int g = 0; g < n_group; g++) {
-            glist[ng] = g;
-            ng += (int)((bits >> g) & 1u);
-        }
-        if (ng == topk_group) {
+                                             &theta8);
+        if (kept_list8(bits, glist) == topk_group) {
             float theta = 2 * topk_group >= top_k ? theta8 : -INFINITY;
-            select_best(o, key, gsize, glist, ng, theta, top_k);
+            select_best(o, key, gsize, glist, topk_group, theta, top_k);
             return;
         }
-        ng = 0; /* NaN scores: the general path */
+        /* NaN scores: the general path */
     }
 #endif
     float *m1 = o->gscore, *m2 = m1 + n_group, *score = m2 + n_group;
@@ -478,12 +468,7 @@ static void route_v3_pipelined(const router_config *cfg, const float *logits,
             router_sigmoid_bias_blocks(zp, o->bias, score[nx], key[nx], nb);
             uint32_t bits =
                 router_group_keep_x8(key[nx], gsize, 1, tg, &theta[nx]);
-            int c = 0;
-            for (int g = 0; g < 8; g++) {
-                glist[nx][c] = g;
-                c += (int)((bits >> g) & 1u);
-            }
-            ng[nx] = c;
+            ng[nx] = kept_list8(bits, glist[nx]);
         }
         if (t < 0)
             continue;

@@ -282,50 +282,30 @@ uint32_t router_group_keep_x8(const float *restrict key, int gsize,
         a1[g] = t1;
         a2[g] = t2;
     }
-    /* w = 8: lanes 0-7 of two groups against their lanes 8-15 */
-    const router_v16i p8 = {0, 1, 2, 3, 4, 5, 6, 7,
-                            16, 17, 18, 19, 20, 21, 22, 23};
-    const router_v16i q8 = {8, 9, 10, 11, 12, 13, 14, 15,
-                            24, 25, 26, 27, 28, 29, 30, 31};
-    router_v16f b1[4], b2[4];
-    for (int j = 0; j < 4; j++) {
-        router_v16f x1 = a1[2 * j], y1 = a1[2 * j + 1];
-        router_v16f x2 = a2[2 * j], y2 = a2[2 * j + 1];
-        V16_TOP2(__builtin_shuffle(x1, y1, p8), __builtin_shuffle(x2, y2, p8),
-                 __builtin_shuffle(x1, y1, q8), __builtin_shuffle(x2, y2, q8),
-                 b1[j], b2[j]);
+    /* folds 8 -> 4 -> 2 -> 1 vectors in place along router_fold_lanes;
+     * the last step pairs the one vector with itself, and its lanes 0-7
+     * end as groups 0-7 */
+    int nv = 8;
+#pragma GCC unroll 4 /* straight-line steps: constant shuffles */
+    for (int s = 0; s < 4; s++) {
+        if (nv == 1) {
+            a1[1] = a1[0];
+            a2[1] = a2[0];
+            nv = 2;
+        }
+        nv /= 2;
+        router_v16i p, q;
+        memcpy(&p, router_fold_lanes[0][s], sizeof p);
+        memcpy(&q, router_fold_lanes[1][s], sizeof q);
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++)
+            V16_TOP2(__builtin_shuffle(a1[2 * j], a1[2 * j + 1], p),
+                     __builtin_shuffle(a2[2 * j], a2[2 * j + 1], p),
+                     __builtin_shuffle(a1[2 * j], a1[2 * j + 1], q),
+                     __builtin_shuffle(a2[2 * j], a2[2 * j + 1], q),
+                     a1[j], a2[j]);
     }
-    /* w = 4: 8-lane segments (one group each) split 0-3 against 4-7 */
-    const router_v16i p4 = {0, 1, 2, 3, 8, 9, 10, 11,
-                            16, 17, 18, 19, 24, 25, 26, 27};
-    const router_v16i q4 = {4, 5, 6, 7, 12, 13, 14, 15,
-                            20, 21, 22, 23, 28, 29, 30, 31};
-    router_v16f c1[2], c2[2];
-    for (int j = 0; j < 2; j++) {
-        router_v16f x1 = b1[2 * j], y1 = b1[2 * j + 1];
-        router_v16f x2 = b2[2 * j], y2 = b2[2 * j + 1];
-        V16_TOP2(__builtin_shuffle(x1, y1, p4), __builtin_shuffle(x2, y2, p4),
-                 __builtin_shuffle(x1, y1, q4), __builtin_shuffle(x2, y2, q4),
-                 c1[j], c2[j]);
-    }
-    /* w = 2: 4-lane segments split 0-1 against 2-3 */
-    const router_v16i p2 = {0, 1, 4, 5, 8, 9, 12, 13,
-                            16, 17, 20, 21, 24, 25, 28, 29};
-    const router_v16i q2 = {2, 3, 6, 7, 10, 11, 14, 15,
-                            18, 19, 22, 23, 26, 27, 30, 31};
-    router_v16f d1, d2;
-    V16_TOP2(__builtin_shuffle(c1[0], c1[1], p2),
-             __builtin_shuffle(c2[0], c2[1], p2),
-             __builtin_shuffle(c1[0], c1[1], q2),
-             __builtin_shuffle(c2[0], c2[1], q2), d1, d2);
-    /* w = 1: even lanes against odd; lanes 0-7 end as groups 0-7 */
-    const router_v16i p1 = {0, 2, 4, 6, 8, 10, 12, 14,
-                            0, 2, 4, 6, 8, 10, 12, 14};
-    const router_v16i q1 = {1, 3, 5, 7, 9, 11, 13, 15,
-                            1, 3, 5, 7, 9, 11, 13, 15};
-    router_v16f e1, e2;
-    V16_TOP2(__builtin_shuffle(d1, p1), __builtin_shuffle(d2, p1),
-             __builtin_shuffle(d1, q1), __builtin_shuffle(d2, q1), e1, e2);
+    router_v16f e1 = a1[0], e2 = a2[0];
 
     /* group scores and their ranks (router_rank_count's order: score desc, then
      * group asc), all in registers: a round trip through memory between
@@ -382,35 +362,30 @@ uint32_t router_group_keep_x8(const float *restrict key, int gsize,
 }
 #endif
 
-/* Per-lane top 2 of each group whose size is a multiple of GROUP_LANES:
- * lane l of group g sees elements l, l+8, l+16, ... and keeps its two
- * largest in l1/l2[g*GROUP_LANES + l] (equal values count twice, as
- * torch.topk(2) returns them). Compare-and-select, which vectorizes; the
- * branchy scan it replaces mispredicted on every new maximum and cost more
- * than the 256 sigmoids. */
+/* Per-lane top 2 of a row of n keys, n a multiple of GROUP_LANES: lane l
+ * sees elements l, l+8, l+16, ... and keeps its two largest in l1[l] and
+ * l2[l] (equal values count twice, as torch.topk(2) returns them).
+ * Compare-and-select, which vectorizes, as in router_group_top2_blocks. */
 VECTOR_KERNEL
-void router_group_lane_top2(const float *restrict key, int n_group, int gsize,
-                            float *restrict l1, float *restrict l2)
+void router_lane_top2(const float *restrict key, int n, float *restrict l1,
+                      float *restrict l2)
 {
-    for (int g = 0; g < n_group; g++) {
-        const float *kg = key + g * gsize;
-        float a1[GROUP_LANES], a2[GROUP_LANES];
+    float a1[GROUP_LANES], a2[GROUP_LANES];
+    for (int l = 0; l < GROUP_LANES; l++) {
+        a1[l] = key[l];
+        a2[l] = -INFINITY;
+    }
+    for (int c = GROUP_LANES; c < n; c += GROUP_LANES) {
         for (int l = 0; l < GROUP_LANES; l++) {
-            a1[l] = kg[l];
-            a2[l] = -INFINITY;
+            float v = key[c + l];
+            float lo = v < a1[l] ? v : a1[l];
+            a1[l] = v > a1[l] ? v : a1[l];
+            a2[l] = lo > a2[l] ? lo : a2[l];
         }
-        for (int c = GROUP_LANES; c < gsize; c += GROUP_LANES) {
-            for (int l = 0; l < GROUP_LANES; l++) {
-                float v = kg[c + l];
-                float lo = v < a1[l] ? v : a1[l];
-                a1[l] = v > a1[l] ? v : a1[l];
-                a2[l] = lo > a2[l] ? lo : a2[l];
-            }
-        }
-        for (int l = 0; l < GROUP_LANES; l++) {
-            l1[g * GROUP_LANES + l] = a1[l];
-            l2[g * GROUP_LANES + l] = a2[l];
-        }
+    }
+    for (int l = 0; l < GROUP_LANES; l++) {
+        l1[l] = a1[l];
+        l2[l] = a2[l];
     }
 }
 
@@ -453,7 +428,7 @@ const float *router_padded_row(router_out *o, const float *z, int n,
 {
     if (n % LANES == 0)
         return z;
-    int pad = (n + LANES - 1) / LANES * LANES;
+    int pad = router_blocks_of(n) * LANES;
     memcpy(o->zpad, z, (size_t)n * sizeof *z);
     for (int i = n; i < pad; i++)
         o->zpad[i] = fill;

@@ -33,16 +33,28 @@ static void v3_config(router_config *cfg)
     assert_int_equal(cfg->renormalize, 1); /* the V3 default */
 }
 
-static void test_router__v3_group_score_is_sum_of_top2(void **state)
+/* Bias -0.3 on expert 3 and +0.5 on expert 5 (the next two tests). */
+static const float v3_bias[8] = {0, 0, 0, -0.3f, 0, 0.5f, 0, 0};
+
+/* Routes one token of logits logit_f(v3_scores) under cfg and bias
+ * (NULL: none); the caller owns the result. */
+static router_out *route_v3_scores(const router_config *cfg,
+                                   const float *bias)
 {
-    (void)state;
     float z[8];
     for (int i = 0; i < 8; i++)
         z[i] = logit_f(v3_scores[i]);
+    router_out *o = rt_out(1, 2, 8);
+    rt_route(cfg, z, 1, bias, NULL, NULL, o);
+    return o;
+}
+
+static void test_router__v3_group_score_is_sum_of_top2(void **state)
+{
+    (void)state;
     router_config cfg;
     v3_config(&cfg);
-    router_out *o = rt_out(1, 2, 8);
-    rt_route(&cfg, z, 1, NULL, NULL, NULL, o);
+    router_out *o = route_v3_scores(&cfg, NULL);
     rt_expect_token(o, 0, 2, (const int32_t[]){4, 2},
                     (const float[]){0.8f / 1.4f * 2.5f, 0.6f / 1.4f * 2.5f},
                     NULL, 1e-5f);
@@ -59,13 +71,9 @@ static void test_router__v3_group_score_is_sum_of_top2(void **state)
 static void test_router__v3_bias_chooses_but_does_not_weigh(void **state)
 {
     (void)state;
-    float z[8], bias[8] = {0, 0, 0, -0.3f, 0, 0.5f, 0, 0};
-    for (int i = 0; i < 8; i++)
-        z[i] = logit_f(v3_scores[i]);
     router_config cfg;
     v3_config(&cfg);
-    router_out *o = rt_out(1, 2, 8);
-    rt_route(&cfg, z, 1, bias, NULL, NULL, o);
+    router_out *o = route_v3_scores(&cfg, v3_bias);
     rt_expect_token(o, 0, 2, (const int32_t[]){0, 4},
                     (const float[]){0.9f / 1.7f * 2.5f, 0.8f / 1.7f * 2.5f},
                     NULL, 1e-5f);
@@ -78,15 +86,11 @@ static void test_router__v3_bias_chooses_but_does_not_weigh(void **state)
 static void test_router__v3_unrestricted_is_plain_topk(void **state)
 {
     (void)state;
-    float z[8], bias[8] = {0, 0, 0, -0.3f, 0, 0.5f, 0, 0};
-    for (int i = 0; i < 8; i++)
-        z[i] = logit_f(v3_scores[i]);
     router_config cfg;
     v3_config(&cfg);
     cfg.n_group = 1;
     cfg.topk_group = 1;
-    router_out *o = rt_out(1, 2, 8);
-    rt_route(&cfg, z, 1, bias, NULL, NULL, o);
+    router_out *o = route_v3_scores(&cfg, v3_bias);
     rt_expect_token(o, 0, 2, (const int32_t[]){0, 7},
                     (const float[]){1.25f, 1.25f}, NULL, 1e-5f);
     router_out_destroy(o);
@@ -196,9 +200,14 @@ static double max_over_mean(const int *load, int n)
  * those four take most of the load. Each step routes 1024 tokens and
  * updates the bias with gamma = 0.01 (the report's 0.001 needs ten times
  * as many steps for the same drift). Without bias the hot experts each get
- * far more than the mean (max/mean about 3); after 300 steps it must have
- * fallen below half of that and below 1.35 (sampling noise alone leaves
- * about 1.15 with 128 slots per expert per step). */
+ * far more than the mean: a hot expert, logit x ~ N(1.5, 1), is among a
+ * token's top 2 when at most one of the other 3 hot N(1.5, 1) and 12 cold
+ * N(0, 1) logits exceeds x; integrated over x that is P = 0.387, so its
+ * load is 0.387 T against the mean T K / N = T / 8: max/mean about 8 P =
+ * 3.1. After 300 steps it must have fallen below half of that and below
+ * 1.35 (sampling noise alone leaves about 1.15: a balanced expert's load
+ * is binomial, mean 128, sd sqrt(1024 * 1/8 * 7/8) = 10.6, and the
+ * largest of 16 lies about 1.77 sd above the mean, 147 / 128). */
 static void test_router__bias_update_balances_a_skewed_gate(void **state)
 {
     (void)state;
