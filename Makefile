@@ -97,10 +97,7 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-moesim: $(BUILD)/sim/main.o $(LIB)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-
-$(BUILD)/moesim: $(BUILD)/sim/main.o $(LIB)
+moesim $(BUILD)/moesim: $(BUILD)/sim/main.o $(LIB)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c $(LIB)
@@ -136,4 +133,5 @@ lint:
 clean:
 	rm -rf build moesim
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# The header dependencies of this build's objects, wherever BUILD points.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

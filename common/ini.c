@@ -76,20 +76,37 @@ static char *fold_name(const char *s, size_t n)
     return out;
 }
 
+/* Index of the section named name, or -1. */
+static int section_index(const inidoc *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_secs; i++)
+        if (strcmp(d->secs[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Index of key's entry in section sec, or -1. */
+static long entry_index(const inidoc *d, int sec, const char *key)
+{
+    for (size_t i = 0; i < d->n_ents; i++)
+        if (d->ents[i].section == sec && strcmp(d->ents[i].key, key) == 0)
+            return (long)i;
+    return -1;
+}
+
 static int add_section(inidoc *d, const char *name, size_t n, int line)
 {
     char *folded = fold_name(name, n);
     if (!folded)
         return err_set(d->err, ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < d->n_secs; i++) {
-        if (strcmp(d->secs[i].name, folded) == 0) {
-            err_input(d->err, d->path, line,
-                      "duplicate section [%s] (first on line %d); "
-                      "expected each section once",
-                      folded, d->secs[i].line);
-            free(folded);
-            return ERR_INPUT;
-        }
+    int dup = section_index(d, folded);
+    if (dup >= 0) {
+        err_input(d->err, d->path, line,
+                  "duplicate section [%s] (first on line %d); "
+                  "expected each section once",
+                  folded, d->secs[dup].line);
+        free(folded);
+        return ERR_INPUT;
     }
     if (folded[0] == '\0') {
         free(folded);
@@ -172,16 +189,14 @@ static int handler(void *user, const char *section, const char *name,
     }
     if (!value)
         value = "";
-    for (size_t i = 0; i < d->n_ents; i++) {
-        ini_entry *o = &d->ents[i];
-        if (o->section == d->cur_sec && strcmp(o->key, name) == 0) {
-            d->fail_line = d->line;
-            err_input(d->err, d->path, d->line,
-                      "duplicate key '%s' in [%s] (first on line %d); "
-                      "expected each key once",
-                      name, d->secs[d->cur_sec].name, o->line);
-            return 0;
-        }
+    long dup = entry_index(d, d->cur_sec, name);
+    if (dup >= 0) {
+        d->fail_line = d->line;
+        err_input(d->err, d->path, d->line,
+                  "duplicate key '%s' in [%s] (first on line %d); "
+                  "expected each key once",
+                  name, d->secs[d->cur_sec].name, d->ents[dup].line);
+        return 0;
     }
     if (d->n_ents == d->cap_ents) {
         size_t cap = d->cap_ents ? d->cap_ents * 2 : 32;
@@ -358,13 +373,10 @@ void ini_mark_section(inidoc *d, size_t i) { d->secs[i].used = 1; }
 
 int ini_find_section(inidoc *d, const char *name)
 {
-    for (size_t i = 0; i < d->n_secs; i++) {
-        if (strcmp(d->secs[i].name, name) == 0) {
-            d->secs[i].used = 1;
-            return (int)i;
-        }
-    }
-    return -1;
+    int i = section_index(d, name);
+    if (i >= 0)
+        d->secs[i].used = 1;
+    return i;
 }
 
 static void accept_key(inidoc *d, int sec, const char *key)
@@ -382,22 +394,22 @@ static ini_entry *find(inidoc *d, int sec, const char *key)
 {
     MOESIM_ASSERT(sec >= 0 && (size_t)sec < d->n_secs);
     accept_key(d, sec, key);
-    for (size_t i = 0; i < d->n_ents; i++) {
-        ini_entry *en = &d->ents[i];
-        if (en->section == sec && strcmp(en->key, key) == 0) {
-            en->used = 1;
-            return en;
-        }
-    }
-    return NULL;
+    long i = entry_index(d, sec, key);
+    if (i < 0)
+        return NULL;
+    d->ents[i].used = 1;
+    return &d->ents[i];
 }
 
 int ini_key_line(const inidoc *d, int sec, const char *key)
 {
-    for (size_t i = 0; i < d->n_ents; i++)
-        if (d->ents[i].section == sec && strcmp(d->ents[i].key, key) == 0)
-            return d->ents[i].line;
-    return d->secs[sec].line;
+    long i = entry_index(d, sec, key);
+    return i < 0 ? d->secs[sec].line : d->ents[i].line;
+}
+
+int ini_has_key(const inidoc *d, int sec, const char *key)
+{
+    return entry_index(d, sec, key) >= 0;
 }
 
 int ini_key_error(const inidoc *d, int sec, const char *key, err_t *e,
@@ -410,6 +422,25 @@ int ini_key_error(const inidoc *d, int sec, const char *key, err_t *e,
     va_end(ap);
     return err_input(e, d->path, ini_key_line(d, sec, key), "[%s] %s: %s",
                      d->secs[sec].name, key, body);
+}
+
+void ini_ref_error(const inidoc *d, int sec, const char *key, err_t *e)
+{
+    char where[ERR_MSG_MAX];
+    snprintf(where, sizeof where, "%s:%d: in %s file", d->path,
+             ini_key_line(d, sec, key), key);
+    err_prefix(e, where);
+}
+
+/* names[0..n-1] as "a, b, c" in buf, cut at size bytes. */
+static void join_names(char *buf, size_t size, const char *const *names,
+                       int n)
+{
+    buf[0] = '\0';
+    size_t o = 0;
+    for (int i = 0; i < n && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "",
+                              names[i]);
 }
 
 /* Absent key: 1 when optional, an error naming the section when required. */
@@ -536,49 +567,73 @@ int ini_get_enum(inidoc *d, int sec, const char *key, int required,
             return 0;
         }
     }
-    char list[512] = "";
-    size_t o = 0;
-    for (int i = 0; i < n && o < sizeof list; i++)
-        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
-                              i ? ", " : "", names[i]);
+    char list[512];
+    join_names(list, sizeof list, names, n);
     return ini_key_error(d, sec, key, e, "unknown value '%s'; expected one of %s",
                          en->value, list);
+}
+
+int ini_get_list(inidoc *d, int sec, const char *key, int required,
+                 char *buf, char **item, int max_n, int *n_out, err_t *e)
+{
+    ini_entry *en = find(d, sec, key);
+    if (!en)
+        return absent(d, sec, key, required, e);
+    if (en->value[0] == '\0')
+        return ini_key_error(d, sec, key, e,
+                             "empty value; expected a comma-separated list");
+    snprintf(buf, INI_LINE_MAX + 1, "%s", en->value);
+    int n = 0;
+    char *p = buf;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        while (isspace((unsigned char)*p))
+            p++;
+        char *end = p + strlen(p);
+        while (end > p && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (*p == '\0')
+            return ini_key_error(d, sec, key, e,
+                                 "empty item in '%s'; expected a "
+                                 "comma-separated list",
+                                 en->value);
+        if (n == max_n)
+            return ini_key_error(d, sec, key, e,
+                                 "more than %d items; expected at most %d",
+                                 max_n, max_n);
+        item[n++] = p;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    *n_out = n;
+    return 0;
 }
 
 int ini_get_double_list(inidoc *d, int sec, const char *key, int required,
                         double min, double max, double *out, int max_n,
                         int *n_out, err_t *e)
 {
-    ini_entry *en = find(d, sec, key);
-    if (!en)
-        return absent(d, sec, key, required, e);
+    MOESIM_ASSERT(max_n <= INI_LIST_MAX);
     char buf[INI_LINE_MAX + 1];
-    snprintf(buf, sizeof buf, "%s", en->value);
+    char *item[INI_LIST_MAX];
     int n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        while (isspace((unsigned char)*tok))
-            tok++;
-        double v;
-        if (parse_double(tok, &v) != 0)
+    int rc = ini_get_list(d, sec, key, required, buf, item, max_n, &n, e);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        if (parse_double(item[i], &out[i]) != 0)
             return ini_key_error(d, sec, key, e,
                                  "'%s' is not a number; expected a "
                                  "comma-separated list of numbers",
-                                 tok);
-        if (v < min || v > max)
+                                 item[i]);
+        if (out[i] < min || out[i] > max)
             return ini_key_error(d, sec, key, e,
-                                 "%g is out of range; expected %g to %g", v,
-                                 min, max);
-        if (n == max_n)
-            return ini_key_error(d, sec, key, e,
-                                 "more than %d values; expected at most %d",
-                                 max_n, max_n);
-        out[n++] = v;
+                                 "%g is out of range; expected %g to %g",
+                                 out[i], min, max);
     }
-    if (n == 0)
-        return ini_key_error(d, sec, key, e,
-                             "empty list; expected at least one number");
     *n_out = n;
     return 0;
 }
@@ -591,11 +646,8 @@ int ini_check_unused(const inidoc *d, const char *expected_sections,
         const ini_section *s = &d->secs[en->section];
         if (en->used || !s->used)
             continue;
-        char list[1024] = "";
-        size_t o = 0;
-        for (int k = 0; k < s->n_accepted && o < sizeof list; k++)
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
-                                  k ? ", " : "", s->accepted[k]);
+        char list[1024];
+        join_names(list, sizeof list, s->accepted, s->n_accepted);
         return err_input(e, d->path, en->line,
                          "unknown key '%s' in [%s]; expected one of: %s",
                          en->key, s->name, list);

@@ -20,6 +20,7 @@
 #include "common/err.h"
 
 #define INI_LINE_MAX 4096
+#define INI_LIST_MAX 64 /* the most items ini_get_double_list reads */
 
 typedef struct inidoc inidoc;
 
@@ -65,10 +66,21 @@ int ini_get_bool(inidoc *d, int sec, const char *key, int required, int *out,
 /* One of names[0..n-1]; *out is its index. */
 int ini_get_enum(inidoc *d, int sec, const char *key, int required,
                  const char *const *names, int n, int *out, err_t *e);
-/* A comma-separated list of doubles, at most max_n; *n_out how many. */
+/* A comma-separated list of doubles, at most max_n (<= INI_LIST_MAX);
+ * *n_out how many. Items are split as by ini_get_list. */
 int ini_get_double_list(inidoc *d, int sec, const char *key, int required,
                         double min, double max, double *out, int max_n,
                         int *n_out, err_t *e);
+
+/* The comma-separated items of key, blanks trimmed, at most max_n: item[i]
+ * points into buf, which the caller provides (INI_LINE_MAX + 1 bytes). An
+ * empty value or an empty item ("a,,b", a trailing comma) is ERR_INPUT, as
+ * are more than max_n items. */
+int ini_get_list(inidoc *d, int sec, const char *key, int required,
+                 char *buf, char **item, int max_n, int *n_out, err_t *e);
+
+/* 1 when key is written in section sec. Does not mark it as asked for. */
+int ini_has_key(const inidoc *d, int sec, const char *key);
 
 /* Line of key in section sec, or the section's header line when absent. */
 int ini_key_line(const inidoc *d, int sec, const char *key);
@@ -76,6 +88,11 @@ int ini_key_line(const inidoc *d, int sec, const char *key);
 /* Records an input error at key's line: "FILE:LINE: [section] key: msg". */
 int ini_key_error(const inidoc *d, int sec, const char *key, err_t *e,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* After the file that key names failed to load: prefixes its message (kept,
+ * with its own FILE:LINE) with "FILE:LINE: in KEY file", where d names it,
+ * so the user sees both places. Keeps the code. */
+void ini_ref_error(const inidoc *d, int sec, const char *key, err_t *e);
 
 /* First section or key that no getter asked for, as ERR_INPUT naming what
  * was expected (expected_sections, e.g. "[model], [moe]", names the sections

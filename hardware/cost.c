@@ -15,9 +15,6 @@
 #define LOGIT_BYTES 4.0
 #define TOPK_ENTRY_BYTES 8.0
 
-static const char *const peak_keys[HW_DTYPE_COUNT] = {
-    "bf16_tflops", "fp16_tflops", "fp8_tflops", "int8_tops"};
-
 static int is_8bit(hw_dtype t) { return t == HW_FP8 || t == HW_INT8; }
 
 static int has_dtype(const hw_device *d, hw_dtype t)
@@ -36,11 +33,6 @@ static int pair_allowed(hw_dtype s, hw_dtype a)
 }
 
 static double to_s(double us) { return us * 1e-6; }
-
-static double mem_rate(const hw_device *d)
-{
-    return d->memory_gbps * 1e9 * d->memory_efficiency;
-}
 
 static const char *file_of(const hw_device *d)
 {
@@ -71,8 +63,8 @@ static int missing_dtype(const hw_device *d, hw_dtype t, const char *role,
     return err_set(e, ERR_INPUT,
                    "%s has no %s support (%s not set in %s), needed for %s; "
                    "expected a dtype it has: %s",
-                   d->name, hw_dtype_names[t], peak_keys[t], file_of(d), role,
-                   have);
+                   d->name, hw_dtype_names[t], hw_peak_keys[t], file_of(d),
+                   role, have);
 }
 
 /* The rule of cost.h, with the roles named in the messages. The device is
@@ -158,7 +150,7 @@ static double roof_s(const hw_device *d, hw_dtype c, double flops,
 {
     MOESIM_ASSERT(has_dtype(d, c));
     double rate = hw_peak_flops(d, c) * d->compute_efficiency * eff;
-    return fmax(flops / rate, bytes / mem_rate(d));
+    return fmax(flops / rate, bytes / hw_memory_bytes_per_s(d));
 }
 
 static void op_add(cost_op *acc, double flops, double bytes, double time_s,
@@ -216,8 +208,8 @@ static void vector_into(const hw_device *d, double bytes, cost_op *acc)
     MOESIM_ASSERT(bytes >= 0);
     if (bytes == 0)
         return;
-    op_add(acc, 0, bytes, bytes / mem_rate(d) + to_s(d->vector_overhead_us),
-           1);
+    op_add(acc, 0, bytes,
+           bytes / hw_memory_bytes_per_s(d) + to_s(d->vector_overhead_us), 1);
 }
 
 double cost_memory_op(const hw_device *d, double bytes)

@@ -14,6 +14,8 @@ const char *const hw_scaleup_names[HW_SCALEUP_COUNT] = {"full-mesh", "switch",
                                                        "pcie-host"};
 const char *const hw_scaleout_names[HW_SCALEOUT_COUNT] = {"none",
                                                          "fat-tree"};
+const char *const hw_peak_keys[HW_DTYPE_COUNT] = {
+    "bf16_tflops", "fp16_tflops", "fp8_tflops", "int8_tops"};
 
 const char *hw_dtype_name(hw_dtype t) { return hw_dtype_names[t]; }
 
@@ -71,12 +73,10 @@ static int load_device_section(inidoc *d, hw_device *out, err_t *e)
         return rc;
     copy_name(out->name, sizeof out->name, name);
 
-    static const char *const peak_keys[HW_DTYPE_COUNT] = {
-        "bf16_tflops", "fp16_tflops", "fp8_tflops", "int8_tops"};
     int any = 0;
     for (int t = 0; t < HW_DTYPE_COUNT; t++) {
         out->peak_tflops[t] = 0;
-        rc = ini_get_double(d, sec, peak_keys[t], 0, 0.001, 1e6,
+        rc = ini_get_double(d, sec, hw_peak_keys[t], 0, 0.001, 1e6,
                             &out->peak_tflops[t], e);
         if (rc < 0)
             return rc;
@@ -267,12 +267,8 @@ int hw_node_load(const char *path, hw_node *out, err_t *e)
         goto done;
     }
     rc = hw_device_load(dev_path, &out->device, e);
-    if (rc != 0) {
-        char where[HW_PATH_MAX + 32];
-        snprintf(where, sizeof where, "%s:%d: in device file", path,
-                 ini_key_line(d, sec, "device"));
-        err_prefix(e, where);
-    }
+    if (rc != 0)
+        ini_ref_error(d, sec, "device", e);
 done:
     ini_destroy(d);
     return rc;
@@ -283,10 +279,15 @@ double hw_peak_flops(const hw_device *d, hw_dtype t)
     return d->peak_tflops[t] * 1e12;
 }
 
+double hw_memory_bytes_per_s(const hw_device *d)
+{
+    return d->memory_gbps * 1e9 * d->memory_efficiency;
+}
+
 double hw_ridge_flop_per_byte(const hw_device *d, hw_dtype t)
 {
-    double bw = d->memory_gbps * 1e9 * d->memory_efficiency;
-    return hw_peak_flops(d, t) * d->compute_efficiency / bw;
+    return hw_peak_flops(d, t) * d->compute_efficiency /
+           hw_memory_bytes_per_s(d);
 }
 
 double hw_matmul_eff_factor(const hw_device *d, double tokens)

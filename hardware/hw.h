@@ -28,6 +28,9 @@ double hw_dtype_bytes(hw_dtype t);
 /* Index of name in hw_dtype order, or -1. */
 int hw_dtype_parse(const char *name);
 extern const char *const hw_dtype_names[HW_DTYPE_COUNT];
+/* The device-file key of each dtype's peak rate: "bf16_tflops", ...,
+ * "int8_tops". */
+extern const char *const hw_peak_keys[HW_DTYPE_COUNT];
 
 #define HW_NAME_MAX 96
 #define HW_PATH_MAX 1024
@@ -47,7 +50,8 @@ typedef struct hw_device {
     double power_w;            /* board power; 0 = unknown */
     double price_per_hour_usd; /* rental or amortised price; 0 = unset */
     /* Efficiency multiplier for matmuls with few rows (tokens), linearly
-     * interpolated between points; 1 beyond the last point. */
+     * interpolated between points and clamped to the end points outside
+     * them; 1 everywhere when there are none. */
     int n_eff_points;
     double eff_tokens[HW_EFF_POINTS_MAX];
     double eff_factor[HW_EFF_POINTS_MAX];
@@ -102,8 +106,12 @@ int hw_node_load(const char *path, hw_node *out, err_t *e);
 /* Peak FLOP/s for a dtype, or 0 when the device lacks it. */
 double hw_peak_flops(const hw_device *d, hw_dtype t);
 
+/* Achieved memory bandwidth in bytes/s: memory_gbps * 1e9 *
+ * memory_efficiency. */
+double hw_memory_bytes_per_s(const hw_device *d);
+
 /* Ridge point of the roofline in FLOP per byte for dtype t:
- * peak_flops * compute_eff / (memory_bw * memory_eff). */
+ * peak_flops * compute_eff / hw_memory_bytes_per_s. */
 double hw_ridge_flop_per_byte(const hw_device *d, hw_dtype t);
 
 /* Efficiency multiplier for a matmul whose row count is tokens. */

@@ -1,6 +1,5 @@
 #include "scenarios/plan.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,46 +21,6 @@ _Static_assert((int)PLANSPEC_TRAIN == (int)SCEN_TRAIN &&
 _Static_assert(PLANSPEC_MAX_POLICIES >= SCEN_MAX_POLICIES,
                "a plan may name every policy of a scenario");
 
-/* The comma-separated items of key, trimmed, in buf (INI_LINE_MAX + 1
- * bytes); item[i] points into buf. Empty items are an error. Returns 0, 1
- * when the key is absent, or ERR_INPUT. */
-static int split_list(inidoc *d, int sec, const char *key, char *buf,
-                      char **item, int max_n, int *n_out, err_t *e)
-{
-    const char *v = NULL;
-    int rc = ini_get_str(d, sec, key, 0, &v, e);
-    if (rc != 0)
-        return rc;
-    snprintf(buf, INI_LINE_MAX + 1, "%s", v);
-    int n = 0;
-    char *p = buf;
-    for (;;) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        while (isspace((unsigned char)*p))
-            p++;
-        char *end = p + strlen(p);
-        while (end > p && isspace((unsigned char)end[-1]))
-            *--end = '\0';
-        if (*p == '\0')
-            return ini_key_error(d, sec, key, e,
-                                 "empty item in '%s'; expected a "
-                                 "comma-separated list",
-                                 v);
-        if (n == max_n)
-            return ini_key_error(d, sec, key, e,
-                                 "more than %d items; expected at most %d",
-                                 max_n, max_n);
-        item[n++] = p;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    *n_out = n;
-    return 0;
-}
-
 /* A list of whole numbers in [min, max], distinct; "all" is accepted as
  * PLANSPEC_ALL_DEVICES when allow_all. */
 static int int_list(inidoc *d, int sec, const char *key, int allow_all,
@@ -70,7 +29,8 @@ static int int_list(inidoc *d, int sec, const char *key, int allow_all,
     char buf[INI_LINE_MAX + 1];
     char *item[PLANSPEC_MAX_LIST];
     int n = 0;
-    int rc = split_list(d, sec, key, buf, item, PLANSPEC_MAX_LIST, &n, e);
+    int rc = ini_get_list(d, sec, key, 0, buf, item, PLANSPEC_MAX_LIST, &n,
+                          e);
     if (rc != 0)
         return rc;
     for (int i = 0; i < n; i++) {
@@ -110,8 +70,8 @@ static int load_node_files(inidoc *d, int sec, const scenario *s,
     char buf[INI_LINE_MAX + 1];
     char *item[PLANSPEC_MAX_NODE_FILES];
     int n = 0;
-    int rc = split_list(d, sec, key, buf, item, PLANSPEC_MAX_NODE_FILES, &n,
-                        e);
+    int rc = ini_get_list(d, sec, key, 0, buf, item, PLANSPEC_MAX_NODE_FILES,
+                          &n, e);
     if (rc < 0)
         return rc;
     if (rc == 1) { /* absent: the scenario's own node */
@@ -126,10 +86,7 @@ static int load_node_files(inidoc *d, int sec, const scenario *s,
             return ini_key_error(d, sec, key, e, "path '%s' too long",
                                  item[i]);
         if ((rc = hw_node_load(path, &p->node_files[i], e)) != 0) {
-            char where[HW_PATH_MAX + 64];
-            snprintf(where, sizeof where, "%s:%d: in %s file", ini_path(d),
-                     ini_key_line(d, sec, key), key);
-            err_prefix(e, where);
+            ini_ref_error(d, sec, key, e);
             return rc;
         }
         for (int j = 0; j < i; j++)
@@ -151,7 +108,8 @@ static int load_policies(inidoc *d, int sec, const scenario *s, planspec *p,
     char buf[INI_LINE_MAX + 1];
     char *item[PLANSPEC_MAX_POLICIES];
     int n = 0;
-    int rc = split_list(d, sec, key, buf, item, PLANSPEC_MAX_POLICIES, &n, e);
+    int rc = ini_get_list(d, sec, key, 0, buf, item, PLANSPEC_MAX_POLICIES,
+                          &n, e);
     if (rc < 0)
         return rc;
     if (rc == 1) { /* absent: every policy of the scenario */
@@ -185,12 +143,6 @@ static int load_policies(inidoc *d, int sec, const scenario *s, planspec *p,
     return 0;
 }
 
-/* 1 when key is written in section sec. */
-static int has_key(const inidoc *d, int sec, const char *key)
-{
-    return ini_key_line(d, sec, key) != ini_section_line(d, (size_t)sec);
-}
-
 /* The target's two keys are required, the other targets' forbidden. */
 static int check_target_keys(inidoc *d, int sec, planspec *p, err_t *e)
 {
@@ -201,7 +153,7 @@ static int check_target_keys(inidoc *d, int sec, planspec *p, err_t *e)
     };
     for (int t = 0; t < PLANSPEC_TARGET_COUNT; t++) {
         for (int k = 0; k < 2; k++) {
-            int has = has_key(d, sec, keys[t][k]);
+            int has = ini_has_key(d, sec, keys[t][k]);
             if (t == (int)p->target && !has)
                 return err_input(e, ini_path(d), p->line,
                                  "[plan] is missing required key '%s' "

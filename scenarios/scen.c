@@ -34,12 +34,8 @@ static int load_ref(inidoc *d, int sec, const char *key, int is_model,
         return ini_key_error(d, sec, key, e, "path too long");
     rc = is_model ? model_load(path, &s->model, e)
                   : hw_node_load(path, &s->node, e);
-    if (rc != 0) {
-        char where[MODEL_PATH_MAX + 64];
-        snprintf(where, sizeof where, "%s:%d: in %s file", ini_path(d),
-                 ini_key_line(d, sec, key), key);
-        err_prefix(e, where);
-    }
+    if (rc != 0)
+        ini_ref_error(d, sec, key, e);
     return rc;
 }
 
@@ -169,7 +165,7 @@ static int load_scenario_section(inidoc *d, scenario *s, err_t *e)
         if ((rc = ini_get_int(d, sec, "context_len", 1, 1, 1 << 24,
                               &s->context_len, e)) != 0)
             return rc;
-        if (ini_key_line(d, sec, "seq_len") != ini_section_line(d, (size_t)sec))
+        if (ini_has_key(d, sec, "seq_len"))
             return ini_key_error(d, sec, "seq_len", e,
                                  "seq_len applies to train and prefill; "
                                  "expected context_len for decode");
@@ -177,8 +173,7 @@ static int load_scenario_section(inidoc *d, scenario *s, err_t *e)
         if ((rc = ini_get_int(d, sec, "seq_len", 1, 1, 1 << 24, &s->seq_len,
                               e)) != 0)
             return rc;
-        if (ini_key_line(d, sec, "context_len") !=
-            ini_section_line(d, (size_t)sec))
+        if (ini_has_key(d, sec, "context_len"))
             return ini_key_error(d, sec, "context_len", e,
                                  "context_len applies to decode; expected "
                                  "seq_len for %s",
@@ -307,14 +302,14 @@ static int load_policy(inidoc *d, int sec, const char *name, scenario *s,
                                  "per group");
         break;
     case SCEN_ROUTER_SWITCH:
-        if (p->top_k != 1 && ini_key_line(d, sec, "top_k") != p->line)
+        if (p->top_k != 1 && ini_has_key(d, sec, "top_k"))
             return ini_key_error(d, sec, "top_k", e,
                                  "Switch routing is top-1; expected top_k = 1 "
                                  "or no top_k");
         p->top_k = 1;
         break;
     case SCEN_ROUTER_GSHARD:
-        if (p->top_k != 2 && ini_key_line(d, sec, "top_k") != p->line)
+        if (p->top_k != 2 && ini_has_key(d, sec, "top_k"))
             return ini_key_error(d, sec, "top_k", e,
                                  "GShard routing is top-2; expected top_k = 2 "
                                  "or no top_k");

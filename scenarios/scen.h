@@ -103,7 +103,7 @@ typedef struct scenario {
 } scenario;
 
 /* Loads a scenario and the model and node files it names. The whole file
- * text stays available through scen_text() for the results store. *out is
+ * text stays available in out->text for the results store. *out is
  * caller-allocated; on success scen_free() releases what it holds. */
 int scen_load(const char *path, scenario *out, err_t *e);
 void scen_free(scenario *s);

@@ -13,13 +13,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "sim/engine.h"
+#include "tests/bench/bench.h"
 
 typedef struct hold_model {
     gsl_rng *rng; /* borrowed */
@@ -35,13 +34,6 @@ static int hold_handler(eq_t *eq, void *model, const eq_event_t *ev,
     m->left--;
     return eq_schedule(eq, ev->time_s + gsl_ran_exponential(m->rng, 1.0),
                        &ev->p, NULL, err);
-}
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Runs the hold model with n pending events for holds events; returns
@@ -66,10 +58,10 @@ static double hold(size_t n, uint64_t holds, const char *label)
     if (eq_run(eq, hold_handler, &m, &err) < 0)
         goto done;
     m.left = holds;
-    double t0 = wall_s();
+    double t0 = bench_now_s();
     if (eq_run(eq, hold_handler, &m, &err) < 0)
         goto done;
-    double dt = wall_s() - t0;
+    double dt = bench_now_s() - t0;
     rate = (double)holds / dt;
     printf("hold_events_per_s_%s = %.3e events/s\n", label, rate);
 done:
@@ -88,10 +80,10 @@ int main(void)
         return 1;
     gsl_rng_set(rng, 1);
     uint64_t k = 20000000;
-    double sink = 0.0, t0 = wall_s();
+    double sink = 0.0, t0 = bench_now_s();
     for (uint64_t i = 0; i < k; i++)
         sink += gsl_ran_exponential(rng, 1.0);
-    double dt = wall_s() - t0;
+    double dt = bench_now_s() - t0;
     gsl_rng_free(rng);
     printf("exponential_draws_per_s = %.3e draws/s (sum %.1f)\n",
            (double)k / dt, sink / (double)k);
@@ -100,8 +92,6 @@ int main(void)
         hold(100000, 20000000, "1e5") < 0 ||
         hold(1000000, 10000000, "1e6") < 0)
         return 1;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("engine_peak_rss = %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+    printf("engine_peak_rss = %.1f MiB\n", bench_peak_rss_mib());
     return 0;
 }

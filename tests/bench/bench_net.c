@@ -28,27 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "sim/net.h"
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
+#include "tests/bench/bench.h"
 
 static net_params_t switch_cluster(uint32_t devices)
 {
@@ -104,9 +89,9 @@ static int run(const char *name, const net_params_t *np, const double *bytes,
     rc = net_exchange_analytic(net, bytes, &ra, &err);
     if (rc)
         goto done;
-    double t0 = wall_s();
+    double t0 = bench_now_s();
     rc = net_exchange_flow(net, bytes, &rf, NULL, &err);
-    double dt = wall_s() - t0;
+    double dt = bench_now_s() - t0;
     if (rc)
         goto done;
     maxmin_stats_t st = net_flow_stats(net);
@@ -121,7 +106,7 @@ static int run(const char *name, const net_params_t *np, const double *bytes,
     printf("%s_analytic_time_ms = %.6f ms\n", name, ra.time_s * 1e3);
     printf("%s_busiest_link = %s (%.3f busy)\n", name, rf.busiest_link_name,
            rf.busiest_link_util);
-    printf("%s_peak_rss_mib = %.1f MiB\n", name, peak_rss_mib());
+    printf("%s_peak_rss_mib = %.1f MiB\n", name, bench_peak_rss_mib());
     *time_s = rf.time_s;
 done:
     if (rc)

@@ -22,18 +22,11 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <gsl/gsl_rng.h>
 
 #include "models/router.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "tests/bench/bench.h"
 
 static void die(const char *what, const err_t *e)
 {
@@ -52,15 +45,15 @@ static void routings_per_s(const char *name, const router_config *cfg,
     err_t e;
     err_clear(&e);
     long tokens = 0;
-    double best = 1e30, t0 = now_s(), dt;
+    double best = 1e30, t0 = bench_now_s(), dt;
     do {
-        double b0 = now_s();
+        double b0 = bench_now_s();
         if (router_route(cfg, logits, T, bias, NULL, NULL, out, &e))
             die("router_route", &e);
-        double bt = now_s() - b0;
+        double bt = bench_now_s() - b0;
         best = bt < best ? bt : best;
         tokens += T;
-        dt = now_s() - t0;
+        dt = bench_now_s() - t0;
     } while (dt < min_s);
     printf("%s_routings_per_s = %.3g 1/s\n", name, (double)T / best);
     printf("%s_mean_routings_per_s = %.3g 1/s\n", name, (double)tokens / dt);
@@ -155,16 +148,16 @@ static void bench_logits(gsl_rng *rng)
         die("router_logits", &e);
     double best_gsl = 1e30, best_cblas = 1e30;
     for (int r = 0; r < REPS; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (router_logits(h, T, D, w, N, z, &e))
             die("router_logits", &e);
-        double dt = now_s() - t0;
+        double dt = bench_now_s() - t0;
         if (dt < best_gsl)
             best_gsl = dt;
-        t0 = now_s();
+        t0 = bench_now_s();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, N, D, 1.0f,
                     h, D, w, N, 0.0f, z, N);
-        dt = now_s() - t0;
+        dt = bench_now_s() - t0;
         if (dt < best_cblas)
             best_cblas = dt;
     }
@@ -179,11 +172,11 @@ static void bench_logits(gsl_rng *rng)
         die("router_out_create", &e);
     double best_gate = 1e30;
     for (int r = 0; r < REPS; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (router_logits(h, T, D, w, N, z, &e) ||
             router_route(&v3, z, T, NULL, NULL, NULL, out, &e))
             die("logits + router_route", &e);
-        double dt = now_s() - t0;
+        double dt = bench_now_s() - t0;
         if (dt < best_gate)
             best_gate = dt;
     }

@@ -4,9 +4,7 @@
  * half plus replay, and the size of a trace per token-expert.
  */
 #include <stdio.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <stdlib.h>
 
@@ -17,13 +15,7 @@
 #include "scenarios/scen.h"
 #include "sim/net.h"
 #include "sim/run.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "tests/bench/bench.h"
 
 /* The dispatch of one MoE layer of DeepSeek-V3 routed by its own gate with
  * no group limit (top-8 of 256) on 256 H800 GPUs (32 HGX nodes, one expert
@@ -92,12 +84,12 @@ static int bench_v3_trace_exchange(void)
     for (int i = 0; i < D * D; i++)
         pairs += bytes[i] > 0;
     net_result_t r;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (net_exchange_flow(net, bytes, &r, NULL, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     net_result_t a;
     net_exchange_analytic(net, bytes, &a, &e);
     printf("v3_topk_trace_256_flows = %ld\n", pairs);
@@ -129,14 +121,14 @@ int main(void)
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int p = 0; p < s.n_policies; p++)
         for (int k = 0; k < s.n_seeds; k++)
             if (run_policy(&s, p, s.seeds[k], NULL, NULL, NULL, &e) != 0) {
                 fprintf(stderr, "%s\n", e.msg);
                 return 1;
             }
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     double routings = (double)s.n_policies * s.n_seeds * s.steps *
                       (double)scen_tokens_per_device(&s) * s.ep_size *
                       model_moe_layers(&s.model);
@@ -159,9 +151,7 @@ int main(void)
     printf("trace_bytes = %lld\n", (long long)st.st_size);
     printf("trace_bytes_per_token_expert = %.4f\n", (double)st.st_size / pairs);
     remove(trace);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("peak_rss_mib = %.1f\n", (double)ru.ru_maxrss / 1024.0);
+    printf("peak_rss_mib = %.1f\n", bench_peak_rss_mib());
     scen_free(&s);
     return 0;
 }

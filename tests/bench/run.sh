@@ -13,10 +13,10 @@ cat "$out"
 status=0
 for b in "$@"; do
     echo "## $(basename "$b")" | tee -a "$out"
-    "$b" 2>&1 | tee -a "$out.part"
-    rc=$?
-    cat "$out.part" >>"$out"; rm -f "$out.part"
-    [ "$rc" -ne 0 ] && status=1
+    # A pipeline's status is tee's (sh has no pipefail): keep the benchmark's.
+    { "$b" 2>&1; echo $? >"$out.rc"; } | tee -a "$out"
+    [ "$(cat "$out.rc")" -ne 0 ] && status=1
 done
+rm -f "$out.rc"
 echo "bench: figures written to $out"
 exit $status

@@ -6,7 +6,9 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/ini.h"
 
@@ -84,6 +86,38 @@ static void test_ini__typed_getters_reject_bad_values(void **s)
     ini_destroy(d);
 }
 
+/* Every list splits the same way: blanks around items go, an empty item
+ * (doubled or trailing comma) is an error rather than skipped. */
+static void test_ini__list_items_are_trimmed_and_never_empty(void **s)
+{
+    (void)s;
+    inidoc *d = load("[a]\nl = 1, 2 ,3\nm = 1,,2\nn = 1, 2,\n");
+    int sec = ini_find_section(d, "a");
+    double list[4];
+    int count = 0;
+    err_t e;
+    err_clear(&e);
+    assert_int_equal(ini_get_double_list(d, sec, "l", 1, 0, 9, list, 4,
+                                         &count, &e),
+                     0);
+    assert_int_equal(count, 3);
+    assert_true(list[0] == 1 && list[1] == 2 && list[2] == 3);
+    assert_int_equal(ini_get_double_list(d, sec, "m", 1, 0, 9, list, 4,
+                                         &count, &e),
+                     ERR_INPUT);
+    assert_string_equal(e.msg, "t.ini:3: [a] m: empty item in '1,,2'; "
+                               "expected a comma-separated list");
+    char buf[INI_LINE_MAX + 1];
+    char *item[4];
+    assert_int_equal(ini_get_list(d, sec, "n", 1, buf, item, 4, &count, &e),
+                     ERR_INPUT);
+    assert_string_equal(e.msg, "t.ini:4: [a] n: empty item in '1, 2,'; "
+                               "expected a comma-separated list");
+    assert_true(ini_has_key(d, sec, "n"));
+    assert_false(ini_has_key(d, sec, "x"));
+    ini_destroy(d);
+}
+
 static void test_ini__resolve_path_is_relative_to_the_file(void **s)
 {
     (void)s;
@@ -103,17 +137,24 @@ static void test_ini__resolve_path_is_relative_to_the_file(void **s)
 static void test_ini__nul_byte_is_rejected(void **s)
 {
     (void)s;
-    FILE *f = fopen("build/nul-test.ini", "wb");
+    /* a name of its own, so that test runs side by side do not share it */
+    char path[] = "build/nul-test-XXXXXX.ini";
+    int fd = mkstemps(path, 4);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
     assert_non_null(f);
     fwrite("[a]\nx = 1\0\n", 1, 11, f);
     fclose(f);
     inidoc *d = NULL;
     err_t e;
-    assert_int_equal(ini_load("build/nul-test.ini", &d, &e), ERR_INPUT);
+    int rc = ini_load(path, &d, &e);
+    remove(path);
+    assert_int_equal(rc, ERR_INPUT);
     assert_null(d);
-    assert_string_equal(e.msg, "build/nul-test.ini: contains a NUL byte; "
-                               "expected a text INI file");
-    remove("build/nul-test.ini");
+    char want[128];
+    snprintf(want, sizeof want,
+             "%s: contains a NUL byte; expected a text INI file", path);
+    assert_string_equal(e.msg, want);
 }
 
 int main(void)
@@ -123,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_ini__section_names_fold_spaces),
         cmocka_unit_test(test_ini__unasked_key_is_reported_with_choices),
         cmocka_unit_test(test_ini__typed_getters_reject_bad_values),
+        cmocka_unit_test(test_ini__list_items_are_trimmed_and_never_empty),
         cmocka_unit_test(test_ini__resolve_path_is_relative_to_the_file),
         cmocka_unit_test(test_ini__nul_byte_is_rejected),
     };
