@@ -1,7 +1,6 @@
 #include "common/seed.h"
 
-/* splitmix64's finaliser: a bijective 64-bit mix. */
-static uint64_t mix64(uint64_t x)
+uint64_t seed_mix64(uint64_t x)
 {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ULL;
@@ -14,7 +13,7 @@ static uint64_t mix64(uint64_t x)
 unsigned long seed_stream(unsigned long seed, seed_stream_id stream,
                           uint64_t index)
 {
-    uint64_t x = mix64((uint64_t)seed + 0x9e3779b97f4a7c15ULL * (uint64_t)stream);
-    x = mix64(x ^ (index + 0x632be59bd9b4e019ULL));
+    uint64_t x = seed_mix64((uint64_t)seed + 0x9e3779b97f4a7c15ULL * (uint64_t)stream);
+    x = seed_mix64(x ^ (index + 0x632be59bd9b4e019ULL));
     return (unsigned long)(x == 0 ? 1 : x);
 }

@@ -23,6 +23,10 @@ typedef enum seed_stream_id {
     SEED_ROUTING              /* Gumbel noise (gshard), uniform routing */
 } seed_stream_id;
 
+/* splitmix64's finaliser (Steele, Lea, Flood 2014): a bijective 64-bit
+ * mix, also the output function of the hash router. */
+uint64_t seed_mix64(uint64_t x);
+
 /* The seed for gsl_rng_set of stream `stream`, instance `index`, under the
  * scenario seed `seed`. Never 0 (gsl_rng_set maps 0 to a default seed). */
 unsigned long seed_stream(unsigned long seed, seed_stream_id stream,

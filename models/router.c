@@ -12,6 +12,8 @@
  * tokens, keeps a binary heap per expert.
  */
 #include "models/router.h"
+
+#include "common/seed.h"
 #include "models/router_impl.h"
 
 #include <float.h>
@@ -586,10 +588,7 @@ static void route_expert_choice(const router_config *cfg, const float *logits,
  * splitmix64.c): advance the state by the golden gamma, then mix. */
 static uint64_t splitmix64_next(uint64_t *state)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return seed_mix64(*state += 0x9e3779b97f4a7c15ULL);
 }
 
 /* Appends c to the got distinct ids of ex unless already there; returns
