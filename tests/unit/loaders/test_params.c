@@ -134,6 +134,28 @@ static void test_params__kv_cache_per_token_by_hand(void **s)
     assert_near(model_expert_bytes(&m, 2.0), 41287680.0, 0.5);
 }
 
+/* Tied embeddings: one vocab x hidden table serves as input lookup and
+ * output projection. Mixtral has 32000 x 4096 = 131,072,000 weights a
+ * table; tying drops one table from the total and the active counts, but
+ * the FLOP-bearing count keeps the projection, so it equals the untied
+ * count (which leaves out only the lookup). */
+static void test_params__tied_embeddings_keep_the_output_projection(void **s)
+{
+    (void)s;
+    model_desc m;
+    load("models/mixtral-8x7b.ini", &m);
+    assert_false(m.tied_embeddings);
+    double table = 32000.0 * 4096.0;
+    assert_near((double)m.vocab * m.hidden, table, 0.5);
+    double total = model_total_params(&m), active = model_active_params(&m);
+    double compute = model_active_compute_params(&m);
+    assert_near(active - compute, table, 0.5); /* the lookup only */
+    m.tied_embeddings = 1;
+    assert_near(total - model_total_params(&m), table, 0.5);
+    assert_near(active - model_active_params(&m), table, 0.5);
+    assert_near(model_active_compute_params(&m), compute, 0.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +166,8 @@ int main(void)
         cmocka_unit_test(test_params__mixtral_matches_46_7b_and_12_9b),
         cmocka_unit_test(test_params__other_models_near_published),
         cmocka_unit_test(test_params__kv_cache_per_token_by_hand),
+        cmocka_unit_test(
+            test_params__tied_embeddings_keep_the_output_projection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
