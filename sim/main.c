@@ -255,6 +255,27 @@ static void progress_cb(void *ctx, int step, int steps, int layer, int layers)
     fflush(stderr);
 }
 
+/* Index of name in names[0 .. n-1], or -1. */
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The database a command writes: given (-o), or results/NAME SUFFIX.db in
+ * buf, creating results/ if it is missing. */
+static const char *db_path(const char *given, const char *name,
+                           const char *suffix, char *buf, size_t n)
+{
+    if (given)
+        return given;
+    mkdir("results", 0755);
+    snprintf(buf, n, "results/%s%s.db", name, suffix);
+    return buf;
+}
+
 /* ---- moesim run ---------------------------------------------------------- */
 
 static int file_exists(const char *path)
@@ -284,11 +305,7 @@ static int cmd_run(int argc, char **argv)
         return report(&e);
     char dbbuf[512];
     int db_given = db != NULL;
-    if (!db) {
-        mkdir("results", 0755);
-        snprintf(dbbuf, sizeof dbbuf, "results/%s.db", s.name);
-        db = dbbuf;
-    }
+    db = db_path(db, s.name, "", dbbuf, sizeof dbbuf);
     if (!resume && file_exists(db)) {
         /* a fresh run replaces the old database whole */
         char side[600];
@@ -453,11 +470,7 @@ static int cmd_plan(int argc, char **argv)
         goto out;
     }
     char dbbuf[512];
-    if (!db) {
-        mkdir("results", 0755);
-        snprintf(dbbuf, sizeof dbbuf, "results/%s-plan.db", s.name);
-        db = dbbuf;
-    }
+    db = db_path(db, s.name, "-plan", dbbuf, sizeof dbbuf);
     char created[32];
     now_iso(created, sizeof created);
     catch_signals();
@@ -675,10 +688,7 @@ static int cmd_replay(int argc, char **argv)
     memset(&s, 0, sizeof s);
     err_t e;
     err_clear(&e);
-    int ph = -1;
-    for (int i = 0; i < SCEN_PHASE_COUNT; i++)
-        if (!strcmp(phase, scen_phase_names[i]))
-            ph = i;
+    int ph = name_index(scen_phase_names, SCEN_PHASE_COUNT, phase);
     if (ph < 0 || (strcmp(network, "analytic") && strcmp(network, "flow"))) {
         fprintf(stderr, "moesim replay: --phase takes train, prefill or "
                         "decode; --network analytic or flow\n");
@@ -693,10 +703,7 @@ static int cmd_replay(int argc, char **argv)
     for (int i = 0; i < 3; i++) {
         if (!dtypes[i])
             continue;
-        int found = -1;
-        for (int t = 0; t < MODEL_DTYPE_COUNT; t++)
-            if (!strcmp(dtypes[i], model_dtype_names[t]))
-                found = t;
+        int found = name_index(model_dtype_names, MODEL_DTYPE_COUNT, dtypes[i]);
         if (found < 0) {
             fprintf(stderr, "moesim replay: unknown dtype '%s'; expected "
                             "bf16, fp16, fp8 or int8\n",

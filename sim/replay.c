@@ -74,6 +74,9 @@ struct replay {
     task *tasks;
     int n_tasks, cap_tasks;
     int *edges_from, *edges_to; /* edge list, sorted into CSR per step */
+    int *csr_count;      /* [cap_tasks + 1]: build_csr's scratch */
+    int *csr_to;         /* [cap_edges]: build_csr sorts into it, then swaps
+                            it with edges_to */
     int n_edges, cap_edges;
     int *queue;          /* [(D + 1)][cap_per_stream]: D compute streams, 1 comm */
     int *queue_len, *queue_head;
@@ -125,6 +128,8 @@ void replay_destroy(replay *r)
     free(r->tasks);
     free(r->edges_from);
     free(r->edges_to);
+    free(r->csr_count);
+    free(r->csr_to);
     free(r->queue);
     free(r->queue_len);
     free(r->queue_head);
@@ -275,11 +280,14 @@ int replay_create(const scenario *s, const scen_policy *p, replay **out,
     r->tasks = calloc((size_t)r->cap_tasks, sizeof *r->tasks);
     r->edges_from = calloc((size_t)r->cap_edges, sizeof *r->edges_from);
     r->edges_to = calloc((size_t)r->cap_edges, sizeof *r->edges_to);
+    r->csr_count = calloc((size_t)r->cap_tasks + 1, sizeof *r->csr_count);
+    r->csr_to = calloc((size_t)r->cap_edges, sizeof *r->csr_to);
     r->queue = calloc((D + 1) * (size_t)r->cap_per_stream, sizeof *r->queue);
     r->queue_len = calloc(D + 1, sizeof *r->queue_len);
     r->queue_head = calloc(D + 1, sizeof *r->queue_head);
     r->stream_busy = calloc(D + 1, sizeof *r->stream_busy);
-    if (!r->tasks || !r->edges_from || !r->edges_to || !r->queue ||
+    if (!r->tasks || !r->edges_from || !r->edges_to || !r->csr_count ||
+        !r->csr_to || !r->queue ||
         !r->queue_len || !r->queue_head || !r->stream_busy)
         goto nomem;
     if ((rc = eq_create(&r->eq, (size_t)r->cap_tasks, e)) != 0)
@@ -489,17 +497,13 @@ static void add_edge(replay *r, int from, int to)
 }
 
 /* Sorts the edge list into per-task dependent ranges (counting sort, so the
- * order of dependents is the order edges were added: deterministic). */
-static int build_csr(replay *r, err_t *e)
+ * order of dependents is the order edges were added: deterministic). The
+ * scratch is sized at creation, so a step allocates nothing. */
+static void build_csr(replay *r)
 {
     int n = r->n_tasks, m = r->n_edges;
-    int *count = calloc((size_t)n + 1, sizeof *count);
-    int *sorted = malloc(((size_t)m + 1) * sizeof *sorted);
-    if (!count || !sorted) {
-        free(count);
-        free(sorted);
-        return err_set(e, ERR_NOMEM, "out of memory");
-    }
+    int *count = r->csr_count, *sorted = r->csr_to;
+    memset(count, 0, ((size_t)n + 1) * sizeof *count);
     for (int i = 0; i < m; i++)
         count[r->edges_from[i] + 1]++;
     for (int i = 0; i < n; i++)
@@ -510,10 +514,8 @@ static int build_csr(replay *r, err_t *e)
     }
     for (int i = 0; i < m; i++)
         sorted[count[r->edges_from[i]]++] = r->edges_to[i];
-    memcpy(r->edges_to, sorted, (size_t)m * sizeof *sorted);
-    free(count);
-    free(sorted);
-    return 0;
+    r->csr_to = r->edges_to; /* the unsorted list becomes next step's scratch */
+    r->edges_to = sorted;
 }
 
 /* Starts the head task of a stream if its inputs are ready and the stream
@@ -681,10 +683,9 @@ int replay_step_end(replay *r, const metrics_sink *sink, metrics_step *out,
         if (other_s > 0)
             add_task(r, TASK_COLLECTIVE, -1, other_s);
     }
-    int rc = build_csr(r, e);
-    if (rc != 0)
-        return rc;
+    build_csr(r);
     eq_reset(r->eq);
+    int rc = 0;
     for (int s = 0; s <= D && rc == 0; s++)
         rc = try_start(r, s, e);
     if (rc == 0)

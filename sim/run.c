@@ -94,7 +94,6 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
     gsl_rng *rng = NULL;
     float *logits = NULL, *bias = NULL;
     uint16_t *src = NULL, *ids = NULL;
-    uint32_t *offs = NULL;
     double *load_step = NULL, *load_total = NULL;
 
     workload_shape shape;
@@ -136,10 +135,9 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
     bias = calloc((size_t)L * (size_t)N, sizeof *bias);
     src = malloc((size_t)T * sizeof *src);
     ids = malloc((size_t)slots_max * sizeof *ids);
-    offs = malloc(((size_t)T + 1) * sizeof *offs);
     load_step = calloc((size_t)L * (size_t)N, sizeof *load_step);
     load_total = calloc((size_t)L * (size_t)N, sizeof *load_total);
-    if (!rng || !logits || !bias || !src || !ids || !offs || !load_step ||
+    if (!rng || !logits || !bias || !src || !ids || !load_step ||
         !load_total) {
         rc = err_set(e, ERR_NOMEM, "out of memory for %ld tokens x %d experts",
                      T, N);
@@ -151,6 +149,9 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
     for (long t = 0; t < T; t++)
         src[t] = (uint16_t)(t * D / T);
 
+    /* Expert choice gives each token its own number of experts: its trace
+     * layers carry per-token offsets, and K only bounds fixed-k layers. */
+    const int variable_k = p->router == SCEN_ROUTER_EXPERT_CHOICE;
     if (opts && opts->trace_path) {
         trace_meta_t meta;
         memset(&meta, 0, sizeof meta);
@@ -159,12 +160,8 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
         meta.router = scen_router_names[p->router];
         meta.placement = scen_placement_names[p->placement];
         meta.seed = seed;
-        meta.top_k_max = (uint32_t)p->top_k;
-        meta.flags = p->router == SCEN_ROUTER_EXPERT_CHOICE ? TRACE_FLAG_VARIABLE
-                                                            : 0;
-        /* variable blocks carry per-token counts; K only bounds fixed ones */
-        if (p->router == SCEN_ROUTER_EXPERT_CHOICE)
-            meta.top_k_max = (uint32_t)N;
+        meta.top_k_max = (uint32_t)(variable_k ? N : p->top_k);
+        meta.flags = variable_k ? TRACE_FLAG_VARIABLE : 0;
         if ((rc = trace_writer_create(&tw, opts->trace_path, &meta, pl, e)) !=
             0)
             goto fail;
@@ -209,15 +206,15 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
                 for (int i = 0; i < slots; i++)
                     ids[i] = (uint16_t)((uint32_t)ex[i] |
                                         (in.dropped[i] ? TRACE_DROPPED : 0u));
-                for (int t = 0; t <= in.tokens; t++)
-                    offs[t] = (uint32_t)in.offsets[t];
                 trace_layer_t tl;
                 tl.tokens = (uint32_t)in.tokens;
                 tl.entries = (uint32_t)slots;
                 tl.ids = ids;
-                int fixed = p->router != SCEN_ROUTER_EXPERT_CHOICE;
-                tl.k = fixed ? (uint32_t)p->top_k : 0;
-                tl.offsets = fixed ? NULL : offs;
+                tl.k = variable_k ? 0 : (uint32_t)p->top_k;
+                /* The router's offsets are non-negative int32_t, which C
+                 * lets us read through uint32_t: no copy. */
+                tl.offsets =
+                    variable_k ? (const uint32_t *)in.offsets : NULL;
                 if ((rc = trace_writer_layer(tw, &tl, e)) != 0)
                     goto fail;
             }
@@ -264,7 +261,6 @@ fail:
     trace_writer_destroy(tw);
     free(load_total);
     free(load_step);
-    free(offs);
     free(ids);
     free(src);
     free(bias);

@@ -52,9 +52,18 @@ static void test_cli__check_default_scenario_prints_facts(void **s)
         fprintf(stderr, "%s", errs);
     assert_int_equal(st, 0);
     assert_non_null(strstr(out, "kind = scenario\n"));
+    /* Pangu Pro MoE (arXiv 2505.21411: 71.99B total, 16.50B active), by
+     * hand from models/pangu-pro-moe.ini, hidden H = 5120: per layer
+     * attention 2 H^2 + 2 H 1024 + 12288 biases = 62,926,848, an expert
+     * 3 H 1344 = 20,643,840, gate 64 H, norms 2 H; embeddings 2 x 153376 H
+     * (untied) and a final norm. Total: 48 x (62,926,848 + 68 experts +
+     * 337,920) + 1,570,575,360 = 71,988,777,984; active: 8 routed + 4
+     * shared experts instead of 68 = 16,498,136,064. */
     assert_non_null(strstr(out, "total_params_b = 71.989\n"));
     assert_non_null(strstr(out, "active_params_b = 16.498\n"));
     assert_non_null(strstr(out, "policy.moge.fits = yes\n"));
+    /* Ascend 910B (376T tier), hardware/ascend-910b-376t.ini:
+     * 353.9 TFLOPS x 0.7 / (1759.2 GB/s x 0.6) = 234.7 FLOP/byte */
     assert_non_null(strstr(out, "ridge_bf16_flop_per_byte = 234.7\n"));
     assert_string_equal(errs, "");
 }

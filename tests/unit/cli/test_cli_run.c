@@ -149,6 +149,7 @@ static void test_cli_run__sigint_keeps_finished_runs_and_resume_completes(
     /* 12 steps x 48 layers of Pangu Pro MoE per finished run */
     assert_int_equal(rows_done, n_done * 12 * 48);
 
+    /* 2 policies x 3 seeds = 6 runs */
     assert_int_equal(run_cmd("run " SCEN " -o " DB_KILLED " --resume"), 0);
     assert_int_equal(query_long(DB_KILLED, "SELECT count(*) FROM run WHERE "
                                            "status = 'done'"),

@@ -72,8 +72,9 @@ static void run_plan(const scenario *s, const planspec *p, const char *db,
     assert_int_equal(rc, 0);
 }
 
-/* Pangu Pro MoE decode, 8 layers: 2 node files x 2 counts x 2 policies x
- * EP 8 or all = 14 candidates with a valid layout. */
+/* Pangu Pro MoE decode, 8 layers: 2 node files x 2 policies x (1 node:
+ * EP8 = all; 2 nodes: EP8, EP16) = 12 candidates; MoGE's 8 groups rule out
+ * EP16, so 10 have a valid layout. */
 static const char serve_plan[] =
     "[plan]\ntarget = decode\noutput_tokens_per_s = 30000\n"
     "tpot_ms_max = 7\n"
@@ -93,6 +94,8 @@ static void test_plan__every_feasible_candidate_meets_limits_and_fits(
     char *text = NULL;
     run_plan(&s, &p, NULL, 1, &r, &text);
     fputs(text, stderr);
+    assert_int_equal(r.n, 12); /* counted above */
+    assert_int_equal(r.n_evaluated, 10);
     assert_true(r.n_feasible > 0);
     assert_true(r.best >= 0);
     assert_int_equal(r.cands[r.best].rank, 1);
