@@ -524,6 +524,73 @@ fail:
     return rc;
 }
 
+/* Whether w's tables are those p, shape and seed would build: everything
+ * but the batch (tokens and sequences) must match. */
+static int same_tables(const workload *w, const workload_params *p,
+                       const workload_shape *shape, unsigned long seed)
+{
+    if (w->seed != seed || w->s.experts != shape->experts ||
+        w->s.moe_layers != shape->moe_layers || w->s.vocab != shape->vocab ||
+        w->s.phase != shape->phase)
+        return 0;
+    for (size_t i = 0; i < N_KNOBS; i++) {
+        size_t n = knobs[i].is_int ? sizeof(int) : sizeof(double);
+        if (memcmp((const char *)&w->p + knobs[i].offset,
+                   (const char *)p + knobs[i].offset, n) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+int workload_recreate(workload **wp, const workload_params *p,
+                      const workload_shape *shape, unsigned long seed,
+                      err_t *e)
+{
+    workload *w = *wp;
+    int rc;
+    if (!w || !same_tables(w, p, shape, seed)) {
+        workload_destroy(w);
+        *wp = NULL;
+        return workload_create(p, shape, seed, wp, e);
+    }
+    if ((rc = check_shape(shape, e)) != 0)
+        goto fail;
+    const size_t D = (size_t)w->dim, R = (size_t)w->sem_dim;
+    const size_t S = (size_t)shape->sequences;
+    const size_t T = (size_t)shape->tokens_per_step;
+    /* realloc keeps the old block on failure; workload_destroy frees it */
+#define RESIZE(f, n)                                                         \
+    do {                                                                     \
+        void *q_ = realloc(w->f, (n) * sizeof *w->f);                        \
+        if (!q_) {                                                           \
+            rc = err_set(e, ERR_NOMEM, "workload: out of memory for %zu "    \
+                                       "tokens",                             \
+                         T);                                                 \
+            goto fail;                                                       \
+        }                                                                    \
+        w->f = q_;                                                           \
+    } while (0)
+    RESIZE(seq_topic, S);
+    RESIZE(seq_id, S);
+    RESIZE(seq_centroid, S * R);
+    RESIZE(scratch, S);
+    RESIZE(topic_list, S);
+    RESIZE(h, T * D);
+    RESIZE(token_id, T);
+    RESIZE(token_seq, T);
+    RESIZE(token_topic, T);
+#undef RESIZE
+    w->s = *shape;
+    w->next_seq_id = 0;
+    w->step = -1;
+    init_state(w);
+    return 0;
+fail:
+    workload_destroy(w);
+    *wp = NULL;
+    return rc;
+}
+
 void workload_destroy(workload *w)
 {
     if (!w)

@@ -117,6 +117,18 @@ int workload_create(const workload_params *p, const workload_shape *shape,
 
 void workload_destroy(workload *w); /* NULL is a no-op */
 
+/* Makes *w what workload_create(p, shape, seed) would make, for callers
+ * that run one model at many batch sizes (the capacity planner's probes).
+ * When *w was made with the same params, seed, experts, layers, vocab and
+ * phase, its router matrices, topics and vocabulary table (most of
+ * workload_create's cost) are kept, its per-step buffers resized to the
+ * new tokens and sequences, and its state rewound to before the first
+ * step; otherwise *w is destroyed and created anew. *w may be NULL; it
+ * stays the caller's (workload_destroy). On error *w is NULL. */
+int workload_recreate(workload **w, const workload_params *p,
+                      const workload_shape *shape, unsigned long seed,
+                      err_t *e);
+
 /* Makes step `step` current: advances the topic drift and (decode) the
  * sequence turnover through any skipped steps, then draws this step's
  * sequences, hidden states and token ids. Steps must increase (the first

@@ -359,7 +359,7 @@ static int cmd_run(int argc, char **argv)
                 break;
             }
             metrics_sink sink = store_sink(st, &e);
-            run_opts ro = {NULL, progress_cb, &pg, &g_stop};
+            run_opts ro = {NULL, progress_cb, &pg, &g_stop, NULL};
             pg.policy = names[pi];
             double t0 = mono_s();
             int rc = run_policy(&s, pi, s.seeds[si], &sink, &ro, NULL, &e);
@@ -616,7 +616,7 @@ static int cmd_trace(int argc, char **argv)
                 policy);
         status = 2;
     } else {
-        run_opts ro = {out, NULL, NULL, NULL};
+        run_opts ro = {out, NULL, NULL, NULL, NULL};
         catch_signals();
         ro.stop = &g_stop;
         if (run_policy(&s, pi, have_seed ? seed : s.seeds[0], NULL, &ro, NULL,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "models/trace.h"
+#include "models/workload.h"
 #include "sim/memory.h"
 #include "sim/plan_impl.h"
 #include "sim/run.h"
@@ -128,6 +129,7 @@ typedef struct probe_ctx {
     int decode;
     double limit_s;
     volatile sig_atomic_t *stop;
+    workload *w; /* recycled by the candidate's probes (run_opts) */
     int best_batch;
     metrics_summary best;
     metrics_summary last;
@@ -139,6 +141,7 @@ static int sim_probe(void *ctx, int batch, double *latency_s, err_t *e)
     run_opts ro;
     memset(&ro, 0, sizeof ro);
     ro.stop = p->stop;
+    ro.workload = &p->w;
     p->s->sequences_per_device = batch;
     metrics_summary m;
     int rc = run_policy(p->s, p->policy, p->seed, NULL, &ro, &m, e);
@@ -309,6 +312,7 @@ int plan_evaluate(const scenario *base, const planspec *spec,
     int best = 0;
     rc = plan_largest_batch(spec->batch_min, cap, pc.limit_s, sim_probe, &pc,
                             &best, &c->probes, &ce);
+    workload_destroy(pc.w);
     if (rc != 0)
         return sim_failed(c, rc, &ce, e);
     const char *what = pc.decode ? "TPOT" : "TTFT";

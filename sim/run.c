@@ -85,7 +85,7 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
     const int N = m->routed_experts;
     const int dpn = s->node.devices < D ? s->node.devices : D;
     int rc;
-    workload *w = NULL;
+    workload *w = NULL, *own = NULL;
     router_out *ro = NULL;
     placement_t *pl = NULL;
     placement_load_t *ld = NULL;
@@ -120,8 +120,10 @@ int run_policy(const scenario *s, int pi, unsigned long seed,
     int slots_max = 0;
     if ((rc = router_slots_needed(&rc_cfg, (int)T, &slots_max, e)) != 0)
         goto fail;
-    if ((rc = workload_create(&s->workload, &shape,
-                              seed, &w, e)) != 0 ||
+    workload **wp = opts && opts->workload ? opts->workload : &own;
+    rc = workload_recreate(wp, &s->workload, &shape, seed, e);
+    w = *wp;
+    if (rc != 0 ||
         (rc = router_out_create((int)T, slots_max, N, &ro, e)) != 0 ||
         (rc = make_placement(s, p, dpn, &pl, e)) != 0 ||
         (rc = replay_create(s, p, &rp, e)) != 0)
@@ -271,6 +273,6 @@ fail:
     placement_load_destroy(ld);
     placement_destroy(pl);
     router_out_destroy(ro);
-    workload_destroy(w);
+    workload_destroy(own);
     return rc;
 }

@@ -23,6 +23,12 @@ typedef struct run_opts {
     /* When *stop becomes non-zero (a signal handler sets it) the run ends
      * after the current layer with ERR_INTERRUPTED. May be NULL. */
     volatile sig_atomic_t *stop;
+    /* May be NULL: the run creates and destroys its own workload. Else a
+     * workload to recycle between runs (*workload may be NULL at first):
+     * the run makes it what it needs with workload_recreate, which keeps
+     * its tables when only the batch changed, and leaves it there for the
+     * next run; the caller destroys it. Results are the same either way. */
+    struct workload **workload;
 } run_opts;
 
 /* Runs policy index pi of s with seed. sink and out may be NULL. */

@@ -137,7 +137,7 @@ int main(void)
     printf("default_token_layer_routings_per_s = %.0f\n", routings / wall);
 
     const char *trace = "build/bench-run.trace";
-    run_opts o = {trace, NULL, NULL, NULL};
+    run_opts o = {trace, NULL, NULL, NULL, NULL};
     if (run_policy(&s, 0, 1, NULL, &o, NULL, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;

@@ -29,7 +29,7 @@ static void check_same_as_live(const char *scen_path, const char *policy,
     s.steps = 3;
     int pi = scen_find_policy(&s, policy);
     assert_true(pi >= 0);
-    run_opts o = {trace, NULL, NULL, NULL};
+    run_opts o = {trace, NULL, NULL, NULL, NULL};
     metrics_summary live, replayed;
     rc = run_policy(&s, pi, 5, NULL, &o, &live, &e);
     if (rc != 0)
